@@ -1,0 +1,315 @@
+"""The connection pool: one group-committing writer, N read-only readers, a guarded fast reader.
+
+- Writes are queued and run in batches on the writer's thread: one ``BEGIN IMMEDIATE`` …
+  ``COMMIT`` per batch, a savepoint per job, so one job's failure undoes only that job and a
+  batch costs one thread hop and one commit (group commit).
+- ``transaction()`` takes the writer exclusively for multi-step work that must await between
+  statements.
+- Reads run first on a stdlib connection on the event loop with a progress-handler budget; a
+  query that exceeds it (or meets a lock) is interrupted and re-run on a reader thread, so an
+  indexed point read costs microseconds and a slow one never blocks the loop for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable
+
+import aiosqlite
+
+from .queries import Query
+
+FAST_READ_BUDGET = 32  # progress-handler calls of 1000 VM steps each (~0.3 ms) before fallback
+MAX_BATCH = 256
+_RETRYABLE_ON_LOOP = {"SQLITE_INTERRUPT", "SQLITE_BUSY", "SQLITE_LOCKED"}
+
+
+@dataclass
+class _Job:
+    fn: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future
+    result: Any = None
+    error: BaseException | None = None
+
+
+@dataclass
+class PoolStats:
+    reads: int = 0
+    fast_reads: int = 0
+    fast_fallbacks: int = 0
+    reader_waits: int = 0
+    reader_wait_seconds: float = 0.0
+    writes: int = 0
+    batches: int = 0
+    largest_batch: int = 0
+    writer_waits: int = 0
+    writer_wait_seconds: float = 0.0
+    readers_in_use: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def _configure(conn: sqlite3.Connection, synchronous: str, busy_ms: int, read_only: bool) -> None:
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
+    if read_only:
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
+
+
+class Pool:
+    """Connections to one SQLite file; see the module docstring for the design."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        readers: int = 4,
+        synchronous: str = "NORMAL",
+        busy_timeout_ms: int = 5000,
+    ) -> None:
+        self.path = path
+        self.n_readers = readers
+        self.synchronous = synchronous
+        self.busy_timeout_ms = busy_timeout_ms
+        self.stats = PoolStats()
+        self._writer: aiosqlite.Connection | None = None
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._all_readers: list[aiosqlite.Connection] = []
+        self._fast: sqlite3.Connection | None = None
+        self._steps = 0
+        self._lock = asyncio.Lock()
+        self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._writer_task: asyncio.Task | None = None
+
+    async def _connect(self, read_only: bool) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
+        await conn._execute(
+            _configure, conn._conn, self.synchronous, self.busy_timeout_ms, read_only
+        )
+        return conn
+
+    async def open(self) -> None:
+        self._writer = await self._connect(read_only=False)
+        for _ in range(self.n_readers):
+            reader = await self._connect(read_only=True)
+            self._all_readers.append(reader)
+            self._readers.put_nowait(reader)
+        fast = sqlite3.connect(self.path, isolation_level=None)
+        _configure(fast, self.synchronous, 0, read_only=True)
+        fast.set_progress_handler(self._progress, 1000)
+        self._fast = fast
+        self._writer_task = asyncio.create_task(self._write_loop(), name="reynard-db-writer")
+
+    async def close(self) -> None:
+        """Finish queued writes, then close every connection."""
+        if self._writer_task is not None:
+            self._jobs.put_nowait(None)
+            await self._writer_task
+            self._writer_task = None
+        for reader in self._all_readers:
+            await reader.close()
+        self._all_readers.clear()
+        if self._fast is not None:
+            self._fast.close()
+            self._fast = None
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
+
+    # ---- reads ---------------------------------------------------------------------------
+    def _progress(self) -> int:
+        self._steps += 1
+        return self._steps > FAST_READ_BUDGET
+
+    async def fetch(self, query: Query, params: Any = ()) -> Any:
+        """Run a read-only named query and shape its result by the query's mode."""
+        self.stats.reads += 1
+        if self._fast is not None:
+            self._steps = 0
+            try:
+                result = query.run(self._fast, params)
+                self.stats.fast_reads += 1
+                return result
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorname", "") not in _RETRYABLE_ON_LOOP:
+                    raise
+                self.stats.fast_fallbacks += 1
+        return await self.read(lambda conn: query.run(conn, params))
+
+    async def read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``fn(conn)`` on a reader thread inside one read transaction (a consistent view)."""
+        started = time.perf_counter()
+        if self._readers.empty():
+            self.stats.reader_waits += 1
+        reader = await self._readers.get()
+        self.stats.reader_wait_seconds += time.perf_counter() - started
+        self.stats.readers_in_use += 1
+        try:
+            return await reader._execute(_in_read_tx, reader._conn, fn)
+        finally:
+            self.stats.readers_in_use -= 1
+            self._readers.put_nowait(reader)
+
+    # ---- writes --------------------------------------------------------------------------
+    async def write(self, query: Query, params: Any = ()) -> Any:
+        """Run one named statement as its own atomic unit, group-committed with others."""
+        return await self.write_fn(lambda conn: query.run(conn, params))
+
+    async def write_fn(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``fn(conn)`` on the writer thread, atomically: all of it commits or none does."""
+        if self._writer_task is None:
+            raise RuntimeError("pool is not open")
+        future = asyncio.get_running_loop().create_future()
+        self._jobs.put_nowait(_Job(fn, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        while True:
+            job = await self._jobs.get()
+            if job is None:
+                return
+            batch = [job]
+            while len(batch) < MAX_BATCH and not self._jobs.empty():
+                nxt = self._jobs.get_nowait()
+                if nxt is None:
+                    self._jobs.put_nowait(None)  # finish this batch, then stop
+                    break
+                batch.append(nxt)
+            await self._acquire_writer()
+            try:
+                await self._writer._execute(_run_batch, self._writer._conn, batch)
+            except BaseException as exc:  # the thread hop itself failed
+                for item in batch:
+                    item.error = item.error or exc
+            finally:
+                self._lock.release()
+            self.stats.writes += len(batch)
+            self.stats.batches += 1
+            self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+            for item in batch:
+                if item.future.done():
+                    continue
+                if item.error is not None:
+                    item.future.set_exception(item.error)
+                else:
+                    item.future.set_result(item.result)
+
+    async def _acquire_writer(self) -> None:
+        if self._lock.locked():
+            self.stats.writer_waits += 1
+        started = time.perf_counter()
+        await self._lock.acquire()
+        self.stats.writer_wait_seconds += time.perf_counter() - started
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """Exclusive use of the writer: ``BEGIN IMMEDIATE``, then COMMIT or ROLLBACK."""
+        await self._acquire_writer()
+        try:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(self._writer)
+            except BaseException:
+                await self._writer._execute(_rollback_quietly, self._writer._conn)
+                raise
+            await self._writer.execute("COMMIT")
+            self.stats.writes += 1
+        finally:
+            if self._writer is not None and self._writer.in_transaction:
+                await self._writer._execute(_rollback_quietly, self._writer._conn)
+            self._lock.release()
+
+    def figures(self) -> dict[str, Any]:
+        s = self.stats
+        return {
+            "readers": self.n_readers,
+            "readers_in_use": s.readers_in_use,
+            "reader_waits": s.reader_waits,
+            "reads": s.reads,
+            "fast_reads": s.fast_reads,
+            "fast_fallbacks": s.fast_fallbacks,
+            "writes": s.writes,
+            "write_batches": s.batches,
+            "largest_batch": s.largest_batch,
+            "writer_waits": s.writer_waits,
+            "queued_writes": self._jobs.qsize(),
+        }
+
+    def file_sizes(self) -> tuple[int, int]:
+        """Bytes of the database file and of its WAL (0 when absent)."""
+        sizes = []
+        for suffix in ("", "-wal"):
+            try:
+                sizes.append(os.path.getsize(self.path + suffix))
+            except OSError:
+                sizes.append(0)
+        return sizes[0], sizes[1]
+
+
+class Transaction:
+    """Statements inside ``Pool.transaction()``; each is one awaited call."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def run(self, query: Query, params: Any = ()) -> Any:
+        return await self._conn._execute(query.run, self._conn._conn, params)
+
+    async def call(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        return await self._conn._execute(fn, self._conn._conn)
+
+
+def _rollback_quietly(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def _in_read_tx(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+    conn.execute("BEGIN")
+    try:
+        return fn(conn)
+    finally:
+        _rollback_quietly(conn)
+
+
+def _run_batch(conn: sqlite3.Connection, batch: list[_Job]) -> None:
+    """Writer thread: one transaction for the batch, one savepoint per job."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        for job in batch:
+            job.error = exc
+        return
+    done: list[_Job] = []
+    for job in batch:
+        conn.execute("SAVEPOINT job")
+        try:
+            job.result = job.fn(conn)
+            conn.execute("RELEASE job")
+            done.append(job)
+        except BaseException as exc:
+            job.error = exc
+            if not conn.in_transaction:
+                # SQLite rolled the whole transaction back (disk full, I/O error): the jobs
+                # that looked done are undone too, and the rest must not run outside a tx.
+                for other in batch:
+                    if other.error is None:
+                        other.error = exc
+                return
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+    try:
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        _rollback_quietly(conn)
+        for job in done:
+            job.error = exc
+            job.result = None

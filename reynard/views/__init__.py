@@ -1,0 +1,1 @@
+"""HTTP handlers: parse and validate input, call a service, shape JSON."""

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from reynard.app import create_app
+from reynard.clock import FakeClock
+from reynard.settings import load_settings
+from tests.support import ServerProcess
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("REYNARD_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow run; set REYNARD_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "test.db"
+
+
+@pytest.fixture
+def settings(db_path: Path):
+    """Settings for an in-process app on a fresh file; cheap scrypt, no background scheduler."""
+    return load_settings(
+        env={}, db=str(db_path), scrypt_n=1024, readers=2, task_scheduler=False, auth_per_ip=0
+    )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings, clock):
+    """A test client on a real app with a real SQLite file and a controllable clock."""
+    return await aiohttp_client(create_app(settings, clock=clock))
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path):
+    """Start real `python server.py` processes; every one is stopped at the end."""
+    started: list[ServerProcess] = []
+
+    def start(
+        db: Path | None = None, env: dict[str, str] | None = None, args: list[str] | None = None
+    ) -> ServerProcess:
+        proc = ServerProcess(db or tmp_path / "server.db", env=env, args=args).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
