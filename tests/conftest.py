@@ -59,3 +59,42 @@ def server_factory(tmp_path: Path):
     yield start
     for proc in started:
         proc.stop()
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_user(client, db_path):
+    """Register a user through the API (optionally made admin in the DB) and sign in.
+
+    Returns (token, user_json). Needs the accounts routes (issue 3).
+    """
+    counter = {"n": 0}
+
+    async def make(
+        username: str | None = None, *, admin: bool = False, password: str = PASSWORD
+    ) -> tuple[str, dict]:
+        counter["n"] += 1
+        username = username or f"user{counter['n']}"
+        resp = await client.post(
+            "/api/auth/register",
+            json={"username": username, "email": f"{username}@example.com", "password": password},
+        )
+        assert resp.status == 201, await resp.text()
+        user = await resp.json()
+        if admin:
+            import sqlite3
+
+            conn = sqlite3.connect(db_path)
+            with conn:
+                conn.execute("UPDATE users SET is_admin = 1 WHERE id = ?", (user["id"],))
+            conn.close()
+            user["is_admin"] = True
+        resp = await client.post(
+            "/api/auth/login", json={"username": username, "password": password}
+        )
+        assert resp.status == 200, await resp.text()
+        return (await resp.json())["access_token"], user
+
+    return make
