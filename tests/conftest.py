@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -9,15 +8,6 @@ from reynard.app import create_app
 from reynard.clock import FakeClock
 from reynard.settings import load_settings
 from tests.support import ServerProcess
-
-
-def pytest_collection_modifyitems(config, items):
-    if os.environ.get("REYNARD_SLOW") == "1":
-        return
-    skip = pytest.mark.skip(reason="slow run; set REYNARD_SLOW=1")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
 
 
 @pytest.fixture
