@@ -1,0 +1,126 @@
+"""The pool: group commit, isolation of failures, readers, the guarded fast read path."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+
+import pytest
+
+from reynard.db import Pool
+from reynard.migrate import open_and_migrate
+from reynard.queries import Query, all_queries, q
+
+INSERT = Query(
+    "t.insert",
+    "returning",
+    "INSERT INTO system_metrics (name, value, recorded_at) VALUES (:name, :v, 0) RETURNING id",
+)
+COUNT = Query("t.count", "value", "SELECT count(*) FROM system_metrics WHERE name = :name")
+SLOW = Query(
+    "t.slow",
+    "value",
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)"
+    " SELECT count(*) FROM n",
+)
+
+
+@pytest.fixture
+async def pool(tmp_path):
+    path = str(tmp_path / "pool.db")
+    open_and_migrate(path)
+    pool = Pool(path, readers=2)
+    await pool.open()
+    yield pool
+    await pool.close()
+
+
+async def test_two_hundred_concurrent_writers_and_readers_never_see_database_locked(pool):
+    async def writer(i: int) -> int:
+        rows = await pool.write(INSERT, {"name": "w", "v": i})
+        return rows[0]["id"]
+
+    async def reader() -> int:
+        return await pool.read(lambda conn: COUNT.run(conn, {"name": "w"}))
+
+    results = await asyncio.gather(*[writer(i) for i in range(200)], *[reader() for _ in range(50)])
+    ids = results[:200]
+    assert len(set(ids)) == 200
+    assert await pool.fetch(COUNT, {"name": "w"}) == 200
+    # Group commit really batched: far fewer transactions than writes.
+    assert pool.stats.batches < 200
+
+
+async def test_a_failing_job_is_undone_without_undoing_its_batch_neighbours(pool):
+    def failing(conn: sqlite3.Connection) -> None:
+        INSERT.run(conn, {"name": "bad", "v": 1})
+        raise ValueError("boom")
+
+    results = await asyncio.gather(
+        pool.write(INSERT, {"name": "good", "v": 1}),
+        pool.write_fn(failing),
+        pool.write(INSERT, {"name": "good", "v": 2}),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], ValueError)
+    assert await pool.fetch(COUNT, {"name": "good"}) == 2
+    assert await pool.fetch(COUNT, {"name": "bad"}) == 0
+
+
+async def test_a_failing_transaction_leaves_no_row_behind(pool):
+    with pytest.raises(RuntimeError):
+        async with pool.transaction() as tx:
+            await tx.run(INSERT, {"name": "tx", "v": 1})
+            raise RuntimeError("abort")
+    assert await pool.fetch(COUNT, {"name": "tx"}) == 0
+    async with pool.transaction() as tx:
+        await tx.run(INSERT, {"name": "tx", "v": 2})
+    assert await pool.fetch(COUNT, {"name": "tx"}) == 1
+
+
+async def test_a_constraint_violation_in_one_statement_keeps_nothing_of_the_job(pool):
+    def two_inserts(conn: sqlite3.Connection) -> None:
+        INSERT.run(conn, {"name": "pair", "v": 1})
+        INSERT.run(conn, {"name": None, "v": 2})  # NOT NULL fails
+
+    with pytest.raises(sqlite3.IntegrityError):
+        await pool.write_fn(two_inserts)
+    assert await pool.fetch(COUNT, {"name": "pair"}) == 0
+
+
+async def test_slow_queries_leave_the_event_loop_and_still_answer(pool):
+    assert await pool.fetch(SLOW) == 300000
+    assert pool.stats.fast_fallbacks == 1
+    assert await pool.fetch(COUNT, {"name": "none"}) == 0
+    assert pool.stats.fast_reads == 1
+
+
+async def test_readers_are_read_only(pool):
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        await pool.read(lambda conn: INSERT.run(conn, {"name": "r", "v": 1}))
+
+
+async def test_close_finishes_queued_writes(tmp_path):
+    path = str(tmp_path / "c.db")
+    open_and_migrate(path)
+    pool = Pool(path, readers=1)
+    await pool.open()
+    futures = [asyncio.ensure_future(pool.write(INSERT, {"name": "q", "v": i})) for i in range(20)]
+    await asyncio.sleep(0)
+    await pool.close()
+    assert all(f.done() and not f.exception() for f in futures)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM system_metrics WHERE name='q'").fetchone()[0] == 20
+
+
+def test_every_named_query_explains(tmp_path):
+    """A typo in any sql/queries/*.sql file fails here, not in production."""
+    path = str(tmp_path / "e.db")
+    open_and_migrate(path)
+    conn = sqlite3.connect(path)
+    queries = all_queries(q)
+    assert queries, "no named queries loaded"
+    for query in queries:
+        names = {p[1:] for p in re.findall(r":[A-Za-z_][A-Za-z0-9_]*", query.sql)}
+        conn.execute(f"EXPLAIN {query.sql}", dict.fromkeys(names))
