@@ -19,6 +19,8 @@ from .migrate import discover, open_and_migrate
 from .settings import Settings
 from .state import State
 from .views import health as health_views
+from .views import auth as auth_views, users as users_views
+from .views import metrics as metrics_views
 from .views.common import MAX_BODY
 
 log = logging.getLogger("reynard")
@@ -68,5 +70,8 @@ def create_app(
     app[keys.services] = {}
     app.cleanup_ctx.append(_database)
     health_views.setup(app)
+    auth_views.setup(app)
+    users_views.setup(app)
+    metrics_views.setup(app)
     app.on_startup.append(_started)
     return app
