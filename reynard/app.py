@@ -18,9 +18,10 @@ from .middleware import errors, hide_server_header, observe
 from .migrate import discover, open_and_migrate
 from .settings import Settings
 from .state import State
+from .views import auth as auth_views
 from .views import health as health_views
-from .views import auth as auth_views, users as users_views
 from .views import metrics as metrics_views
+from .views import users as users_views
 from .views.common import MAX_BODY
 
 log = logging.getLogger("reynard")

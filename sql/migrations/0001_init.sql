@@ -29,21 +29,26 @@ CREATE TABLE sessions (
 ) STRICT;
 CREATE INDEX sessions_user ON sessions (user_id, id);
 CREATE INDEX sessions_expires ON sessions (expires_at);
+CREATE INDEX sessions_last_seen ON sessions (last_seen_at);
+CREATE INDEX sessions_revoked ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;
 
 -- namespace is 'u:<user id>' for a user's keys and 'sys:<purpose>' for the server's own.
+-- value (compact JSON, up to 64 KiB) is the last column so that reading expires_at (listing,
+-- expiry checks) never walks a large value's overflow pages.
 CREATE TABLE cache_entries (
     namespace  TEXT    NOT NULL,
     key        TEXT    NOT NULL CHECK (length(key) BETWEEN 1 AND 512),
-    value      TEXT    NOT NULL,
     expires_at REAL,
     user_id    INTEGER REFERENCES users (id) ON DELETE CASCADE,
     created_at REAL    NOT NULL,
     updated_at REAL    NOT NULL,
+    value      TEXT    NOT NULL,
     PRIMARY KEY (namespace, key),
     CHECK (user_id IS NULL OR namespace = 'u:' || user_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX cache_entries_expires ON cache_entries (expires_at) WHERE expires_at IS NOT NULL;
-CREATE INDEX cache_entries_user ON cache_entries (user_id) WHERE user_id IS NOT NULL;
+-- Serves the users(id) cascade and counts a user's live keys (the quota) from the index alone.
+CREATE INDEX cache_entries_user ON cache_entries (user_id, expires_at) WHERE user_id IS NOT NULL;
 
 CREATE TABLE system_metrics (
     id          INTEGER PRIMARY KEY,
@@ -78,6 +83,8 @@ CREATE TABLE background_tasks (
 -- Claim order: higher priority first, then earliest run_at; only waiting tasks are indexed.
 CREATE INDEX background_tasks_claim ON background_tasks (priority DESC, run_at, id)
     WHERE status IN ('pending', 'failed');
+-- Due checks and the health figure (oldest due wait) look up by run_at alone.
+CREATE INDEX background_tasks_due ON background_tasks (run_at) WHERE status IN ('pending', 'failed');
 CREATE INDEX background_tasks_lease ON background_tasks (lease_until) WHERE status = 'running';
 CREATE INDEX background_tasks_status ON background_tasks (status, id);
 CREATE INDEX background_tasks_name ON background_tasks (name, id);
