@@ -24,6 +24,8 @@ CREATE TABLE background_tasks (
 CREATE INDEX background_tasks_claim ON background_tasks (priority DESC, run_at, id)
     WHERE status IN ('pending', 'failed');
 
+CREATE INDEX background_tasks_due ON background_tasks (run_at) WHERE status IN ('pending', 'failed');
+
 CREATE INDEX background_tasks_finished ON background_tasks (finished_at)
     WHERE finished_at IS NOT NULL;
 
@@ -36,18 +38,18 @@ CREATE INDEX background_tasks_status ON background_tasks (status, id);
 CREATE TABLE cache_entries (
     namespace  TEXT    NOT NULL,
     key        TEXT    NOT NULL CHECK (length(key) BETWEEN 1 AND 512),
-    value      TEXT    NOT NULL,
     expires_at REAL,
     user_id    INTEGER REFERENCES users (id) ON DELETE CASCADE,
     created_at REAL    NOT NULL,
     updated_at REAL    NOT NULL,
+    value      TEXT    NOT NULL,
     PRIMARY KEY (namespace, key),
     CHECK (user_id IS NULL OR namespace = 'u:' || user_id)
 ) STRICT, WITHOUT ROWID;
 
 CREATE INDEX cache_entries_expires ON cache_entries (expires_at) WHERE expires_at IS NOT NULL;
 
-CREATE INDEX cache_entries_user ON cache_entries (user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX cache_entries_user ON cache_entries (user_id, expires_at) WHERE user_id IS NOT NULL;
 
 CREATE TABLE sessions (
     id           INTEGER PRIMARY KEY,
