@@ -1,0 +1,385 @@
+"""One command for every benchmark: `python -m bench.run [--seconds 5] [--only NAME,...]`.
+
+Starts an aiohttp hello-world (the baseline) and one Reynard server process on a temp DB,
+drives both with wrk from this machine, and prints one table of ratios against the baseline
+measured in the same run — absolute figures on shared machines are noise, ratios are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import wrk
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Process:
+    def __init__(self, argv: list[str], port: int, env: dict[str, str] | None = None) -> None:
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        log = open(os.environ.get("BENCH_LOG", os.devnull), "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            argv, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=log
+        )
+        log.close()
+
+    def wait_ready(self, path: str) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.base + path, timeout=1).read()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.base} did not come up")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def call(base: str, method: str, path: str, body=None, token: str | None = None):
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+@dataclass
+class Row:
+    name: str
+    rate: float
+    unit: str
+    p50_ms: float | None
+    p99_ms: float | None
+    share: float | None  # of the hello-world baseline, when comparable
+    goal: str
+    met: bool | None
+    note: str = ""
+
+
+def _share_row(
+    name: str, load: wrk.Load, base_rps: float, goal: float | None, note: str = ""
+) -> Row:
+    share = load.rps / base_rps
+    met = None if goal is None else share >= goal
+    if load.bad:
+        note = f"{load.bad} bad responses! {note}"
+        met = False
+    return Row(
+        name,
+        load.rps,
+        "req/s",
+        load.p50_ms,
+        load.p99_ms,
+        share,
+        f">= {goal:.0%} of hello" if goal is not None else "",
+        met,
+        note,
+    )
+
+
+PUT_LUA = """
+counter = 0
+request = function()
+  counter = counter + 1
+  local body = '{"value": {"n": ' .. counter .. ', "s": "some cached text"}, "ttl": 3600}'
+  return wrk.format("PUT", "/api/cache/bench-" .. (counter % 1000), {
+    ["Content-Type"] = "application/json", ["Authorization"] = "Bearer TOKEN"}, body)
+end
+"""
+
+
+def bench_logins(base: str, seconds: float, username: str, password: str) -> tuple[Row, Row]:
+    """Logins/s at the server's scrypt cost, and p99 of /live measured meanwhile."""
+    import aiohttp
+
+    n = int(os.environ.get("REYNARD_SCRYPT_N", "131072"))
+    single = min(_time_scrypt(n) for _ in range(3))
+    ceiling = (os.cpu_count() or 1) / single
+
+    async def run() -> tuple[int, list[float]]:
+        done, probes = 0, []
+        stop_at = time.monotonic() + seconds
+        async with aiohttp.ClientSession() as session:
+
+            async def login() -> None:
+                nonlocal done
+                while time.monotonic() < stop_at:
+                    async with session.post(
+                        f"{base}/api/auth/login", json={"username": username, "password": password}
+                    ) as resp:
+                        await resp.read()
+                        if resp.status == 200:
+                            done += 1
+
+            async def probe() -> None:
+                while time.monotonic() < stop_at:
+                    started = time.perf_counter()
+                    async with session.get(f"{base}/api/health/live") as resp:
+                        await resp.read()
+                    probes.append((time.perf_counter() - started) * 1000)
+                    await asyncio.sleep(0.01)
+
+            await asyncio.gather(*[login() for _ in range(2 * (os.cpu_count() or 1))], probe())
+        return done, probes
+
+    done, probes = asyncio.run(run())
+    rate = done / seconds
+    share = rate / ceiling
+    p99 = statistics.quantiles(probes, n=100)[98] if len(probes) > 2 else float("nan")
+    return (
+        Row(
+            f"login (scrypt n={n})",
+            rate,
+            "logins/s",
+            None,
+            None,
+            share,
+            ">= 90% of cores/hash time",
+            share >= 0.9,
+            f"one hash {single * 1000:.0f} ms; ceiling {ceiling:.1f}/s",
+        ),
+        Row(
+            "live while logins run",
+            len(probes) / seconds,
+            "probes/s",
+            statistics.median(probes),
+            p99,
+            None,
+            "p99 < 50 ms",
+            p99 < 50,
+        ),
+    )
+
+
+def _time_scrypt(n: int) -> float:
+    started = time.perf_counter()
+    hashlib.scrypt(
+        b"password", salt=os.urandom(16), n=n, r=8, p=1, maxmem=n * 8 * 8 * 130, dklen=32
+    )
+    return time.perf_counter() - started
+
+
+def bench_redis(seconds: float) -> dict[str, float] | None:
+    if not (shutil.which("redis-server") and shutil.which("redis-benchmark")):
+        return None
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.5)
+        requests = str(int(30000 * seconds))
+        out = subprocess.run(
+            ["redis-benchmark", "-p", str(port), "-c", "32", "-n", requests, "-t", "set,get", "-q"],
+            capture_output=True,
+            text=True,
+        ).stdout
+        rates = {
+            m.group(1): float(m.group(2))
+            for m in re.finditer(r"(SET|GET): ([\d.]+) requests per second", out)
+        }
+        return rates or None
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per wrk scenario")
+    parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--write", action="store_true", help="append the table to RESULTS.md")
+    args = parser.parse_args()
+    only = {s for s in args.only.split(",") if s}
+    if not wrk.available():
+        print("wrk is needed: apt-get install wrk", file=sys.stderr)
+        return 2
+    rows: list[Row] = []
+    hello_port = free_port()
+    hello = Process([sys.executable, "-m", "bench.hello", str(hello_port)], hello_port)
+    hello.wait_ready("/")
+    base = wrk.run(hello.base + "/", args.seconds)
+    hello.stop()
+    rows.append(
+        Row("hello-world baseline", base.rps, "req/s", base.p50_ms, base.p99_ms, 1.0, "", None)
+    )
+
+    tmp = tempfile.mkdtemp(prefix="reynard-bench-")
+    port = free_port()
+    env = {"REYNARD_DB": f"{tmp}/bench.db", "REYNARD_PORT": str(port), "REYNARD_AUTH_PER_IP": "0"}
+    started = time.perf_counter()
+    server = Process([sys.executable, "server.py"], port, env)
+    server.wait_ready("/api/health/live")
+    cold_ms = (time.perf_counter() - started) * 1000
+    try:
+        url = server.base
+
+        def want(name: str) -> bool:
+            return not only or name in only
+
+        if want("live"):
+            rows.append(
+                _share_row(
+                    "GET /api/health/live",
+                    wrk.run(url + "/api/health/live", args.seconds),
+                    base.rps,
+                    0.8,
+                )
+            )
+        if want("ready"):
+            rows.append(
+                _share_row(
+                    "GET /api/health/ready",
+                    wrk.run(url + "/api/health/ready", args.seconds),
+                    base.rps,
+                    None,
+                )
+            )
+        password = "bench password 123"
+        token = None
+        if want("me") or want("cache") or want("login"):
+            call(
+                url,
+                "POST",
+                "/api/auth/register",
+                {"username": "bench", "password": password, "email": "bench@example.com"},
+            )
+            status, body = call(
+                url, "POST", "/api/auth/login", {"username": "bench", "password": password}
+            )
+            token = body["access_token"] if status == 200 else None
+        if want("me") and token:
+            rows.append(
+                _share_row(
+                    "GET /api/auth/me",
+                    wrk.run(
+                        url + "/api/auth/me",
+                        args.seconds,
+                        headers={"Authorization": f"Bearer {token}"},
+                    ),
+                    base.rps,
+                    0.6,
+                )
+            )
+        redis = bench_redis(args.seconds) if want("cache") else None
+        if want("cache") and token:
+            call(url, "PUT", "/api/cache/bench", {"value": {"hello": "world", "n": 42}}, token)
+            get = wrk.run(
+                url + "/api/cache/bench", args.seconds, headers={"Authorization": f"Bearer {token}"}
+            )
+            put = wrk.run(url + "/api/cache/x", args.seconds, lua=PUT_LUA.replace("TOKEN", token))
+            note_get = (
+                f"redis GET {redis['GET']:.0f}/s: ours {get.rps / redis['GET']:.2f}x"
+                if redis
+                else "redis-server not installed"
+            )
+            note_put = (
+                f"redis SET {redis['SET']:.0f}/s: ours {put.rps / redis['SET']:.2f}x"
+                if redis
+                else ""
+            )
+            rows.append(_share_row("GET /api/cache/{key}", get, base.rps, 0.6, note_get))
+            rows.append(_share_row("PUT /api/cache/{key}", put, base.rps, 0.3, note_put))
+        if want("login") and token:
+            rows.extend(bench_logins(url, max(args.seconds, 5), "bench", password))
+        if want("tasks"):
+            from bench.tasks import bench_tasks
+
+            rows.extend(bench_tasks(url, password))
+        if want("startup"):
+            server.stop()
+            warm = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                again = Process([sys.executable, "server.py"], port, env)
+                again.wait_ready("/api/health/live")
+                warm.append((time.perf_counter() - t0) * 1000)
+                again.stop()
+            server = Process([sys.executable, "server.py"], port, env)
+            server.wait_ready("/api/health/live")
+            rows.append(
+                Row(
+                    "warm start to first answer",
+                    statistics.median(warm),
+                    "ms",
+                    None,
+                    None,
+                    None,
+                    "< 300 ms",
+                    statistics.median(warm) < 300,
+                    f"cold start {cold_ms:.0f} ms; includes interpreter start",
+                )
+            )
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    table = render(rows, args)
+    print(table)
+    if args.write:
+        with open(ROOT / "bench" / "RESULTS.md", "a") as out:
+            out.write("\n" + table + "\n")
+    return 0
+
+
+def render(rows: list[Row], args: argparse.Namespace) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines = [
+        f"### {when} — `python -m bench.run --seconds {args.seconds:g}`"
+        f"{' --only ' + args.only if args.only else ''} ({os.cpu_count()} cores)",
+        "",
+        "| scenario | rate | p50 ms | p99 ms | share of hello | goal | met | note |",
+        "|---|---:|---:|---:|---:|---|---|---|",
+    ]
+    for r in rows:
+
+        def f(x: float | None) -> str:
+            return "" if x is None else f"{x:.2f}"
+
+        met = "" if r.met is None else ("yes" if r.met else "NO")
+        share = "" if r.share is None else f"{r.share:.0%}"
+        lines.append(
+            f"| {r.name} | {r.rate:,.0f} {r.unit} | {f(r.p50_ms)} | {f(r.p99_ms)} | "
+            f"{share} | {r.goal} | {met} | {r.note} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
