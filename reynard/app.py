@@ -19,8 +19,10 @@ from .migrate import discover, open_and_migrate
 from .settings import Settings
 from .state import State
 from .views import auth as auth_views
+from .views import cache as cache_views
 from .views import health as health_views
 from .views import metrics as metrics_views
+from .views import tasks as tasks_views
 from .views import users as users_views
 from .views.common import MAX_BODY
 
@@ -71,8 +73,10 @@ def create_app(
     app[keys.services] = {}
     app.cleanup_ctx.append(_database)
     health_views.setup(app)
+    cache_views.setup(app)
     auth_views.setup(app)
     users_views.setup(app)
     metrics_views.setup(app)
+    tasks_views.setup(app)
     app.on_startup.append(_started)
     return app
