@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -26,6 +27,13 @@ def _int64(text: str) -> int:
     value = int(text)
     if not INT64_MIN <= value <= INT64_MAX:
         raise ValueError("integer outside signed 64-bit range")
+    return value
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400 overflows to Infinity, which the contract rejects
+        raise ValueError("number too large")
     return value
 
 
@@ -63,7 +71,9 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError:
         raise invalid_json("the body is not UTF-8") from None
     try:
-        value = json.loads(text, parse_constant=_no_constants, parse_int=_int64)
+        value = json.loads(
+            text, parse_constant=_no_constants, parse_int=_int64, parse_float=_finite
+        )
         _check(value)
     except RecursionError:
         raise invalid_json(f"nesting deeper than {MAX_DEPTH}") from None
