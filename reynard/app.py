@@ -22,6 +22,7 @@ from .views import auth as auth_views
 from .views import cache as cache_views
 from .views import health as health_views
 from .views import metrics as metrics_views
+from .views import tasks as tasks_views
 from .views import users as users_views
 from .views.common import MAX_BODY
 
@@ -76,5 +77,6 @@ def create_app(
     auth_views.setup(app)
     users_views.setup(app)
     metrics_views.setup(app)
+    tasks_views.setup(app)
     app.on_startup.append(_started)
     return app

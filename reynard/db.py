@@ -227,6 +227,19 @@ class Pool:
                 await self._writer._execute(_rollback_quietly, self._writer._conn)
             self._lock.release()
 
+    async def outside_transaction(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``fn(conn)`` on the writer with no transaction open, holding it exclusively.
+
+        For maintenance SQLite will not do inside a transaction (``PRAGMA wal_checkpoint``).
+        """
+        if self._writer is None:
+            raise RuntimeError("pool is not open")
+        await self._acquire_writer()
+        try:
+            return await self._writer._execute(fn, self._writer._conn)
+        finally:
+            self._lock.release()
+
     def figures(self) -> dict[str, Any]:
         s = self.stats
         return {

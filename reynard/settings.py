@@ -33,6 +33,8 @@ class Settings:
     busy_timeout_ms: int = 5000
     task_workers: int = 2
     task_scheduler: bool = True
+    task_lease: int = 30  # seconds a claimed task is owned before another worker may take it
+    task_grace: int = 10  # seconds running tasks get to finish at shutdown
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -54,6 +56,13 @@ def _choice(*options: str) -> Callable[[str], str]:
         return value
 
     return cast
+
+
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("0", "1", "true", "false"):
+        raise ValueError
+    return value in ("1", "true")
 
 
 def _origins(raw: str) -> tuple[str, ...]:
@@ -86,6 +95,10 @@ _ENV: dict[str, tuple[str, Callable[[str], Any], str]] = {
         "debug, info, warning, error or critical",
     ),
     "REYNARD_CORS_ORIGINS": ("cors_origins", _origins, "comma-separated origins"),
+    "REYNARD_TASK_WORKERS": ("task_workers", _int(0, 64), "an integer from 0 to 64"),
+    "REYNARD_TASK_SCHEDULER": ("task_scheduler", _flag, "1, 0, true or false"),
+    "REYNARD_TASK_LEASE": ("task_lease", _int(1, 3600), "seconds from 1 to 3600"),
+    "REYNARD_TASK_GRACE": ("task_grace", _int(0, 600), "seconds from 0 to 600"),
 }
 
 
