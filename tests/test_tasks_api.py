@@ -44,8 +44,8 @@ async def admin(make_user):
     return {"Authorization": f"Bearer {token}"}
 
 
-async def wait_for_status(client, admin, task_id, status, timeout=5.0):
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for_status(client, admin, task_id, status, within=5.0):
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         body = await (await client.get(f"/api/tasks/{task_id}", headers=admin)).json()
         if body["status"] == status:
