@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from reynard import keys, metrics
-from reynard.clock import iso
+from reynard.clock import iso, parse_iso
+from tests.support import FAST_ENV, ROOT
 
 DAY = 86400
 FIGURES = {
@@ -246,3 +251,40 @@ async def test_samples_limit_allows_up_to_a_thousand(client, make_user):
     resp = await client.get("/api/metrics", params={"limit": "1000"}, headers=auth(token))
     assert resp.status == 200
     assert await resp.json() == {"items": [], "next": None}
+
+
+# ---- a real server: the worker runs metrics.snapshot every REYNARD_METRICS_INTERVAL ---------
+def test_a_running_server_stores_snapshots_at_the_interval(server_factory, tmp_path):
+    db = tmp_path / "interval.db"
+    env = {**os.environ, **FAST_ENV, "REYNARD_ADMIN_PASSWORD": "interval-password"}
+    made = subprocess.run(
+        [sys.executable, "server.py", "create-admin", "boss", "--email", "boss@example.com"]
+        + ["--db", str(db)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    server = server_factory(db, env={"REYNARD_METRICS_INTERVAL": "1"})
+    status, body, _ = server.request(
+        "POST", "/api/auth/login", {"username": "boss", "password": "interval-password"}
+    )
+    assert status == 200, body
+    token = body["access_token"]
+
+    deadline = time.monotonic() + 15
+    times: list[str] = []
+    while time.monotonic() < deadline and len(times) < 3:
+        time.sleep(0.3)
+        status, body, _ = server.request(
+            "GET", "/api/metrics?name=http_requests_total", token=token
+        )
+        assert status == 200, body
+        times = [item["recorded_at"] for item in body["items"]]
+    assert len(times) >= 3, f"snapshots stored: {times}"
+    stamps = sorted(parse_iso(t) for t in times)
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    assert all(gap > 0.5 for gap in gaps), gaps  # one snapshot per 1 s slot, not a burst
+    # The worker's snapshot sees the web app's registry: the requests above are counted.
+    assert body["items"][0]["value"] >= 1
