@@ -15,6 +15,20 @@ from .settings import Settings, SettingsError, load_settings, log_level
 log = logging.getLogger("reynard")
 
 
+class _OneLineBadRequests(logging.Filter):
+    """aiohttp logs a client's malformed HTTP with a traceback; keep it to one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        if record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
+            reason = " ".join(str(record.exc_info[1]).split())[:200]
+            record.msg, record.args = "%s: %s", (record.getMessage(), reason)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", help="SQLite file (REYNARD_DB, default reynard.db)")
@@ -59,6 +73,7 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("aiohttp.server").addFilter(_OneLineBadRequests())
     command = args.command or "serve"
     try:
         if command == "serve":
