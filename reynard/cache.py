@@ -27,6 +27,7 @@ MAX_TTL = 10 * 365 * 24 * 3600  # ten years, in seconds
 QUOTA = 10_000  # live keys per user
 PURGE_BATCH = 500
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_JSON_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")  # how compact JSON writes an integer
 _NO_UPPER_BOUND = b""  # an empty BLOB sorts after every TEXT key
 
 
@@ -186,9 +187,10 @@ class Cache:
                 self._check_quota(conn, user_id, now)
                 current, expires_at = 0, None
             else:
-                current, expires_at = json.loads(row["value"]), row["expires_at"]
-                if type(current) is not int:
+                # A regex, not json.loads: a 64 KiB non-integer fails at its first character.
+                if not _JSON_INT.fullmatch(row["value"]):
                     raise conflict("not_an_integer", "the stored value is not an integer")
+                current, expires_at = int(row["value"]), row["expires_at"]
             result = current + by
             if not INT64_MIN <= result <= INT64_MAX:
                 raise conflict("overflow", "the result would leave the signed 64-bit range")

@@ -247,7 +247,7 @@ async def test_incr_keeps_the_keys_ttl(client, auth, clock):
     assert (await get(client, auth, "n"))["ttl"] == 20
 
 
-@pytest.mark.parametrize("value", ["5", 1.5, 2.0, True, None, [1], {"n": 1}])
+@pytest.mark.parametrize("value", ["5", 1.5, 2.0, 1e5, True, None, [1], {"n": 1}, "x" * 60_000])
 async def test_incr_of_a_non_integer_is_409_not_an_integer(client, auth, value):
     await put(client, auth, "n", {"value": value})
     error = await call(client, "POST", "/api/cache/n/incr", auth, status=409)
@@ -362,7 +362,7 @@ async def test_list_pages_with_an_opaque_cursor(client, auth):
 
 
 async def test_list_rejects_a_bad_limit_or_cursor(client, auth):
-    for query in ("limit=0", "limit=101", "limit=x", "after=%%%", "after=AA"):
+    for query in ("limit=0", "limit=101", "limit=x", "after=%%%", "after=AA", "prefix=%01"):
         error = await call(client, "GET", f"/api/cache?{query}", auth, status=422)
         assert error["code"] == "validation_error"
 
