@@ -25,6 +25,7 @@ DAY = 86400
 PRUNE_DAYS = 7
 PRUNE_BATCH = 500
 BACKUPS_KEPT = 7
+STARTUP_DELAY = 10.0
 
 # name -> seconds between runs
 PERIODIC: dict[str, Callable[[Settings], float]] = {
@@ -51,9 +52,21 @@ async def schedule_slot(tasks: TaskService, name: str, slot: float, now: float) 
 
 
 async def ensure_schedule(tasks: TaskService, settings: Settings, now: float) -> None:
-    """Startup: make sure every periodic job has its current slot enqueued (once, ever)."""
+    """Startup: make sure every periodic job has its current slot enqueued (once, ever).
+
+    A slot first enqueued here runs STARTUP_DELAY seconds (or one period, if shorter) after
+    the start, so a restarted server answers its first requests before doing maintenance.
+    """
     for name, every in PERIODIC.items():
-        await schedule_slot(tasks, name, slot_start(now, every(settings)), now)
+        seconds = every(settings)
+        slot = slot_start(now, seconds)
+        await tasks.enqueue(
+            name,
+            None,
+            now=now,
+            run_at=max(slot, now + min(seconds, STARTUP_DELAY)),
+            idempotency_key=periodic_key(name, slot),
+        )
 
 
 async def _schedule_next(ctx: TaskContext) -> None:

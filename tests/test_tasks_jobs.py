@@ -57,14 +57,18 @@ def settled(db_path, now: float) -> bool:
 
 async def test_periodic_jobs_run_once_per_slot_across_restarts(settings, clock, db_path):
     settings = dataclasses.replace(settings, task_scheduler=True)
+    start = clock.now()
     runner = await started(settings, clock)
+    await asyncio.sleep(0.3)
+    assert not rows(db_path, "SELECT id FROM background_tasks WHERE status != 'pending'")
+    clock.advance(jobs.STARTUP_DELAY)  # the first runs wait a little after a start
     await until(lambda: settled(db_path, clock.now()))
     await runner.cleanup()
 
     first = periodic_rows(db_path)
     by_name = {name: [r for r in first if r["name"] == name] for name in PERIODIC}
     for name, every in PERIODIC.items():
-        slot = slot_start(clock.now(), every(settings))
+        slot = slot_start(start, every(settings))
         assert [r["idempotency_key"] for r in by_name[name]] == [
             periodic_key(name, slot),
             periodic_key(name, slot + every(settings)),
