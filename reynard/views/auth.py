@@ -7,12 +7,12 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from .. import keys
-from ..accounts import Accounts, Login, user_json
+from ..accounts import USER_FIELDS, Accounts, Login, user_json
 from ..clock import iso
 from ..routing import Route, add_routes
 from ..validation import Field, query_int, validate
 from . import users as users_views
-from .common import int_param, json_response, no_content, read_json, read_json_or_form
+from .common import dumps, int_param, json_response, no_content, read_json, read_json_or_form
 from .guards import require_user, user_row_key
 
 USERNAME = r"[A-Za-z0-9_.-]{3,32}"
@@ -88,9 +88,22 @@ async def login(request: web.Request) -> web.Response:
     return json_response(_login_json(result, service.settings.session_ttl))
 
 
+# /me is the hot path: the serialized user, keyed by every value it shows (so a change to any
+# of them is a new key, never a stale answer); bounded by clearing when full.
+_ME_BODIES: dict[tuple, bytes] = {}
+_ME_MAX = 4096
+
+
 async def me(request: web.Request) -> web.Response:
     await require_user(request)
-    return json_response(user_json(request[user_row_key]))
+    row = request[user_row_key]
+    key = tuple(row[name] for name in USER_FIELDS)
+    body = _ME_BODIES.get(key)
+    if body is None:
+        if len(_ME_BODIES) >= _ME_MAX:
+            _ME_BODIES.clear()
+        body = _ME_BODIES[key] = dumps(user_json(row)).encode("utf-8")
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
 async def update_me(request: web.Request) -> web.Response:
