@@ -26,6 +26,7 @@ PRUNE_DAYS = 7
 PRUNE_BATCH = 500
 BACKUPS_KEPT = 7
 STARTUP_DELAY = 10.0
+CHECKPOINT_PATIENCE_MS = 250
 
 # name -> seconds between runs
 PERIODIC: dict[str, Callable[[Settings], float]] = {
@@ -146,8 +147,15 @@ async def tasks_prune(ctx: TaskContext, payload: Any) -> dict[str, int]:
 
 def _optimize(conn: sqlite3.Connection) -> dict[str, int]:
     conn.execute("PRAGMA optimize")
-    busy, wal_frames, checkpointed = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    return {"busy": busy, "wal_frames": wal_frames, "checkpointed": checkpointed}
+    # Every pool write waits while this runs: give up quickly (busy = 1) rather than stall
+    # them for the whole busy timeout when another process holds the database.
+    patience = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout = {CHECKPOINT_PATIENCE_MS}")
+    try:
+        busy, frames, done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(patience)}")
+    return {"busy": busy, "wal_frames": frames, "checkpointed": done}
 
 
 @periodic("db.optimize")

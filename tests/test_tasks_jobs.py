@@ -179,3 +179,28 @@ async def test_health_warns_when_no_worker_runs_and_a_due_task_waits(client, set
     assert item["status"] == "warn"
     assert item["observedValue"] == 90
     assert "waited 90s" in item["output"] and "no task worker" in item["output"]
+
+
+async def test_db_optimize_gives_up_quickly_when_another_process_holds_the_wal(
+    settings, clock, db_path
+):
+    runner = await started(settings, clock)
+    reader = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        pool = runner.app[keys.pool]
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM background_tasks").fetchone()  # holds a snapshot
+        await pool.write_fn(
+            lambda conn: conn.execute(
+                "INSERT INTO system_metrics (name, value, recorded_at) VALUES ('x', 1, 0)"
+            )
+        )
+        started_at = time.monotonic()
+        result = await jobs.db_optimize(ctx_for(runner.app, "db.optimize"), None)
+        assert result["busy"] == 1
+        assert time.monotonic() - started_at < 2  # not the 5 s busy timeout
+        assert (await pool.fetch(jobs.q.tasks.get, {"id": 1}))["name"] == "db.optimize"
+    finally:
+        reader.execute("ROLLBACK")
+        reader.close()
+        await runner.cleanup()
