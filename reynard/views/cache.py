@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from json.encoder import encode_basestring
 from typing import AsyncIterator
 
 from aiohttp import web
@@ -17,7 +18,7 @@ from ..clock import iso
 from ..errors import field_error, not_found, validation
 from ..routing import Route, add_routes
 from ..validation import INT64_MAX, INT64_MIN, Field, query_int, validate
-from .common import dumps, json_response, no_content, read_json
+from .common import json_response, no_content, read_json
 from .guards import require_user
 
 _TTL = {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_TTL}
@@ -60,10 +61,13 @@ def _cache(request: web.Request) -> Cache:
 
 
 def _entry_response(entry: Entry) -> web.Response:
-    # The stored value is already compact JSON: splice it in rather than parse and re-dump it.
+    # The hot path of GET and PUT. The stored value is already compact JSON, so it is spliced in
+    # rather than parsed and dumped again; the key goes through json's own string escaper.
+    ttl = "null" if entry.ttl is None else str(entry.ttl)
+    expires_at = "null" if entry.expires_at is None else f'"{iso(entry.expires_at)}"'
     text = (
-        f'{{"key":{dumps(entry.key)},"value":{entry.raw},'
-        f'"ttl":{dumps(entry.ttl)},"expires_at":{dumps(iso(entry.expires_at))}}}'
+        f'{{"key":{encode_basestring(entry.key)},"value":{entry.raw},'
+        f'"ttl":{ttl},"expires_at":{expires_at}}}'
     )
     return web.Response(text=text, content_type="application/json", charset="utf-8")
 
