@@ -14,8 +14,9 @@ from . import keys
 from .clock import Clock
 from .db import Pool
 from .health import Health
-from .middleware import errors, hide_server_header, observe
+from .middleware import handle, hide_server_header
 from .migrate import discover, open_and_migrate
+from .requestlog import RequestLog
 from .settings import Settings
 from .state import State
 from .views import auth as auth_views
@@ -45,12 +46,14 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         busy_timeout_ms=settings.busy_timeout_ms,
     )
     await pool.open()
+    app[keys.request_log].start()
     app[keys.pool] = pool
     app[keys.services]["health"] = Health(pool, migrations, state.db_inode, app[keys.health_checks])
     try:
         yield
     finally:
         await pool.close()
+        await app[keys.request_log].stop()
 
 
 async def _started(app: web.Application) -> None:
@@ -63,12 +66,13 @@ def create_app(
 ) -> web.Application:
     """Build the application; resources open when it starts (tests and server share this)."""
     hide_server_header()
-    app = web.Application(middlewares=[observe, errors], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[handle], client_max_size=MAX_BODY)
     app[keys.settings] = settings
     app[keys.clock] = clock or Clock()
     app[keys.state] = State(process_started=process_started or time.perf_counter())
     app[keys.routes] = []
     app[keys.request_observers] = []
+    app[keys.request_log] = RequestLog()
     app[keys.health_checks] = {}
     app[keys.services] = {}
     app.cleanup_ctx.append(_database)

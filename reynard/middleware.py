@@ -1,12 +1,14 @@
-"""Request id, timing, logging, CORS and the one place errors become JSON."""
+"""The one middleware: request id, CORS, timing, the request log, metrics observers, and the
+one place where every failure becomes the contract's JSON error shape."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 
 from aiohttp import web
 from aiohttp.web_response import StreamResponse
@@ -17,20 +19,20 @@ from .views.common import json_response
 
 log = logging.getLogger("reynard.http")
 _RID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "not_authenticated",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    408: "request_timeout",
-    413: "payload_too_large",
-    414: "uri_too_long",
-    415: "unsupported_media_type",
-    429: "rate_limited",
-    431: "headers_too_large",
+# Request ids: a random per-process prefix and a counter — unique, and cheap to make.
+_RID_PREFIX = os.urandom(4).hex()
+_RID_COUNTER = itertools.count(1)
+_PREFLIGHT = {
+    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Request-ID",
+    "Access-Control-Max-Age": "600",
 }
+_HTTP_CODES = {
+    400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 408: "request_timeout",
+    413: "payload_too_large", 414: "uri_too_long", 415: "unsupported_media_type",
+    429: "rate_limited", 431: "headers_too_large",
+}  # fmt: skip
 _HTTP_DETAILS = {404: "no route matches this path", 405: "this method is not allowed here"}
 
 
@@ -57,53 +59,8 @@ def _route_name(request: web.Request) -> str:
     return resource.canonical.rstrip("/") or "/"
 
 
-@web.middleware
-async def observe(request: web.Request, handler) -> StreamResponse:
-    """Outermost: request id, CORS, one log line and the metrics observers per request."""
-    started = time.perf_counter()
-    rid = request.headers.get("X-Request-ID", "")
-    rid = rid if _RID.match(rid) else uuid.uuid4().hex[:16]
-    request[keys.request_id] = rid
-    origin = request.headers.get("Origin")
-    allowed = origin is not None and origin.rstrip("/") in request.app[keys.settings].cors_origins
-    status = 500
-    try:
-        if (
-            request.method == "OPTIONS"
-            and allowed
-            and "Access-Control-Request-Method" in request.headers
-        ):
-            response: StreamResponse = web.Response(
-                status=204,
-                headers={
-                    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
-                    "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Request-ID",
-                    "Access-Control-Max-Age": "600",
-                },
-            )
-        else:
-            response = await handler(request)
-        status = response.status
-        response.headers.setdefault("X-Request-ID", rid)
-        if allowed:
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Expose-Headers"] = "Retry-After, X-Request-ID"
-            response.headers["Vary"] = "Origin"
-        return response
-    finally:
-        elapsed = time.perf_counter() - started
-        route = _route_name(request)
-        for observer in request.app[keys.request_observers]:
-            observer(route, request.method, status, elapsed)
-        log.info(
-            "%s %s %d %.1fms rid=%s", request.method, request.path, status, elapsed * 1000, rid
-        )
-
-
-@web.middleware
-async def errors(request: web.Request, handler) -> StreamResponse:
-    """Every failure leaves as the contract's JSON error shape; tracebacks go to the log only."""
-    rid = request[keys.request_id]
+async def _dispatch(request: web.Request, handler, rid: str) -> StreamResponse:
+    """Run the handler; turn whatever it raises into a JSON error response."""
     try:
         return await handler(request)
     except ApiError as exc:
@@ -121,11 +78,49 @@ async def errors(request: web.Request, handler) -> StreamResponse:
             return _error_response(mapped, rid)
         log.exception("unhandled error rid=%s", rid)
         return _error_response(
-            ApiError(
-                500, "internal_error", f"something went wrong on our side; quote request id {rid}"
-            ),
-            rid,
-        )
+            ApiError(500, "internal_error",
+                     f"something went wrong on our side; quote request id {rid}"), rid)  # fmt: skip
+
+
+@web.middleware
+async def handle(request: web.Request, handler) -> StreamResponse:
+    started = time.perf_counter()
+    rid = request.headers.get("X-Request-ID")
+    if rid is None or not _RID.match(rid):
+        rid = f"{_RID_PREFIX}-{next(_RID_COUNTER):x}"
+    request[keys.request_id] = rid
+    origin = request.headers.get("Origin")
+    allowed = origin is not None and origin.rstrip("/") in request.app[keys.settings].cors_origins
+    status = 500
+    try:
+        if (
+            allowed
+            and request.method == "OPTIONS"
+            and ("Access-Control-Request-Method" in request.headers)
+        ):
+            response: StreamResponse = web.Response(status=204, headers=_PREFLIGHT)
+        else:
+            response = await _dispatch(request, handler, rid)
+        status = response.status
+        headers = response.headers
+        if "X-Request-ID" not in headers:
+            headers["X-Request-ID"] = rid
+        if allowed:
+            headers["Access-Control-Allow-Origin"] = origin
+            headers["Access-Control-Expose-Headers"] = "Retry-After, X-Request-ID"
+            headers["Vary"] = "Origin"
+        return response
+    finally:
+        elapsed = time.perf_counter() - started
+        app = request.app
+        observers = app[keys.request_observers]
+        if observers:
+            route = _route_name(request)
+            for observer in observers:
+                observer(route, request.method, status, elapsed)
+        request_log = app[keys.request_log]
+        if request_log.enabled:
+            request_log.add(request.method, request.path, status, elapsed * 1000, rid)
 
 
 def hide_server_header() -> None:

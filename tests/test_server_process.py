@@ -142,3 +142,16 @@ def test_reload_restarts_on_a_code_change_and_takes_the_warm_path(server_factory
         pytest.fail(f"server did not restart: {server.output()[-2000:]}")
     assert body["reload_mode"] is True
     assert server.stop() == 0
+
+
+def test_each_request_is_logged_on_one_line_with_status_ms_and_request_id(server_factory, tmp_path):
+    server = server_factory(tmp_path / "log.db", env={"REYNARD_LOG_LEVEL": "info"})
+    server.request("GET", "/api/health/live", headers={"X-Request-ID": "trace-me-1"})
+    server.request("GET", "/no/such/path", headers={"X-Request-ID": "trace-me-2"})
+    assert server.stop() == 0  # the batched request log is flushed on shutdown
+    lines = server.output().splitlines()
+    live = [ln for ln in lines if "rid=trace-me-1" in ln]
+    missing = [ln for ln in lines if "rid=trace-me-2" in ln]
+    assert len(live) == 1 and " INFO reynard.http: GET /api/health/live 200 " in live[0]
+    assert len(missing) == 1 and "GET /no/such/path 404 " in missing[0]
+    assert live[0].split()[-2].endswith("ms")
