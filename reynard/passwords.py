@@ -74,14 +74,20 @@ class Hasher:
         self._pool = ThreadPoolExecutor(
             max_workers=workers or os.cpu_count() or 1, thread_name_prefix="reynard-scrypt"
         )
-        self._dummy: str | None = None
+        self._dummy: asyncio.Future[str] | None = None
 
     async def _run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def start(self) -> None:
-        """Make the dummy hash that unknown users are checked against (equal work)."""
-        self._dummy = await self._run(hash_password, secrets.token_urlsafe(16), self.n)
+        """Start making the dummy hash that unknown users are checked against (equal work).
+
+        Not awaited here: one hash at the default cost takes ~260 ms, which would be most of a
+        warm start; the first unknown-user login waits for it instead.
+        """
+        self._dummy = asyncio.get_running_loop().run_in_executor(
+            self._pool, hash_password, secrets.token_urlsafe(16), self.n
+        )
 
     async def hash(self, password: str) -> str:
         return await self._run(hash_password, password, self.n)
@@ -90,7 +96,7 @@ class Hasher:
         """Check against ``stored``, or against the dummy hash when there is no user."""
         if stored is None:
             assert self._dummy is not None, "Hasher.start() was not awaited"
-            await self._run(verify_password, password, self._dummy)
+            await self._run(verify_password, password, await self._dummy)
             return False
         return await self._run(verify_password, password, stored)
 
