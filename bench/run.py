@@ -23,10 +23,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 from bench import wrk
+from bench.report import Row, render
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,19 +76,6 @@ def call(base: str, method: str, path: str, body=None, token: str | None = None)
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"null")
-
-
-@dataclass
-class Row:
-    name: str
-    rate: float
-    unit: str
-    p50_ms: float | None
-    p99_ms: float | None
-    share: float | None  # of the hello-world baseline, when comparable
-    goal: str
-    met: bool | None
-    note: str = ""
 
 
 def _share_row(
@@ -242,7 +229,17 @@ def main() -> int:
 
     tmp = tempfile.mkdtemp(prefix="reynard-bench-")
     port = free_port()
-    env = {"REYNARD_DB": f"{tmp}/bench.db", "REYNARD_PORT": str(port), "REYNARD_AUTH_PER_IP": "0"}
+    env = {
+        "REYNARD_DB": f"{tmp}/bench.db",
+        "REYNARD_PORT": str(port),
+        "REYNARD_AUTH_PER_IP": "0",
+        "REYNARD_TEST_HANDLERS": "1",  # test.noop for the task queue figures
+        "REYNARD_ADMIN_PASSWORD": "bench admin password",
+    }
+    subprocess.run(
+        [sys.executable, "server.py", "create-admin", "root", "--email", "root@example.com"],
+        cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True,
+    )  # fmt: skip
     started = time.perf_counter()
     server = Process([sys.executable, "server.py"], port, env)
     server.wait_ready("/api/health/live")
@@ -321,7 +318,13 @@ def main() -> int:
         if want("tasks"):
             from bench.tasks import bench_tasks
 
-            rows.extend(bench_tasks(url, password))
+            status, body = call(
+                url,
+                "POST",
+                "/api/auth/login",
+                {"username": "root", "password": "bench admin password"},
+            )
+            rows.extend(bench_tasks(url, body["access_token"]))
         if want("startup"):
             server.stop()
             warm = []
@@ -356,29 +359,6 @@ def main() -> int:
         with open(ROOT / "bench" / "RESULTS.md", "a") as out:
             out.write("\n" + table + "\n")
     return 0
-
-
-def render(rows: list[Row], args: argparse.Namespace) -> str:
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    lines = [
-        f"### {when} — `python -m bench.run --seconds {args.seconds:g}`"
-        f"{' --only ' + args.only if args.only else ''} ({os.cpu_count()} cores)",
-        "",
-        "| scenario | rate | p50 ms | p99 ms | share of hello | goal | met | note |",
-        "|---|---:|---:|---:|---:|---|---|---|",
-    ]
-    for r in rows:
-
-        def f(x: float | None) -> str:
-            return "" if x is None else f"{x:.2f}"
-
-        met = "" if r.met is None else ("yes" if r.met else "NO")
-        share = "" if r.share is None else f"{r.share:.0%}"
-        lines.append(
-            f"| {r.name} | {r.rate:,.0f} {r.unit} | {f(r.p50_ms)} | {f(r.p99_ms)} | "
-            f"{share} | {r.goal} | {met} | {r.note} |"
-        )
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
