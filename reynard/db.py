@@ -24,7 +24,18 @@ import aiosqlite
 
 from .queries import Query
 
-FAST_READ_BUDGET = 32  # progress-handler calls of 1000 VM steps each (~0.3 ms) before fallback
+# The fast path's budget: progress-handler calls of FAST_READ_STEP VM steps each (~0.3 ms in all)
+# before a read is moved to a reader thread. A coarse step keeps the handler off point reads.
+FAST_READ_STEP = 8000
+FAST_READ_BUDGET = 4
+# Write batches run on the loop's own connection when synchronous=NORMAL (a commit is then a
+# write() into the OS page cache, no fsync): no thread hop, no GIL hand-offs. A batch that needs
+# more than LOOP_WRITE_BUDGET x LOOP_WRITE_STEP VM steps (~2-4 ms), or meets a lock, is rolled
+# back and re-run on the writer thread, where waiting is harmless.
+LOOP_WRITE_STEP = 8000
+LOOP_WRITE_BUDGET = 40
+# The loop's connection never checkpoints (that fsyncs); a thread does, past this much WAL.
+WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024
 MAX_BATCH = 256
 _RETRYABLE_ON_LOOP = {"SQLITE_INTERRUPT", "SQLITE_BUSY", "SQLITE_LOCKED"}
 
@@ -47,6 +58,9 @@ class PoolStats:
     writes: int = 0
     batches: int = 0
     largest_batch: int = 0
+    loop_batches: int = 0
+    loop_fallbacks: int = 0
+    checkpoints: int = 0
     writer_waits: int = 0
     writer_wait_seconds: float = 0.0
     readers_in_use: int = 0
@@ -88,6 +102,10 @@ class Pool:
         self._lock = asyncio.Lock()
         self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._writer_task: asyncio.Task | None = None
+        self._loop_writer: sqlite3.Connection | None = None
+        self._loop_steps = 0
+        self._batches_since_wal_check = 0
+        self._checkpointing: asyncio.Task | None = None
 
     async def _connect(self, read_only: bool) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -104,8 +122,14 @@ class Pool:
             self._readers.put_nowait(reader)
         fast = sqlite3.connect(self.path, isolation_level=None)
         _configure(fast, self.synchronous, 0, read_only=True)
-        fast.set_progress_handler(self._progress, 1000)
+        fast.set_progress_handler(self._progress, FAST_READ_STEP)
         self._fast = fast
+        if self.synchronous != "FULL":  # FULL fsyncs every commit: keep that off the loop
+            loop_writer = sqlite3.connect(self.path, isolation_level=None)
+            _configure(loop_writer, self.synchronous, 0, read_only=False)
+            loop_writer.execute("PRAGMA wal_autocheckpoint = 0")
+            loop_writer.set_progress_handler(self._loop_progress, LOOP_WRITE_STEP)
+            self._loop_writer = loop_writer
         self._writer_task = asyncio.create_task(self._write_loop(), name="reynard-db-writer")
 
     async def close(self) -> None:
@@ -117,9 +141,14 @@ class Pool:
         for reader in self._all_readers:
             await reader.close()
         self._all_readers.clear()
+        if self._checkpointing is not None:
+            await self._checkpointing
         if self._fast is not None:
             self._fast.close()
             self._fast = None
+        if self._loop_writer is not None:
+            self._loop_writer.close()
+            self._loop_writer = None
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
@@ -185,7 +214,8 @@ class Pool:
                 batch.append(nxt)
             await self._acquire_writer()
             try:
-                await self._writer._execute(_run_batch, self._writer._conn, batch)
+                if not self._run_on_loop(batch):
+                    await self._writer._execute(_run_batch, self._writer._conn, batch)
             except BaseException as exc:  # the thread hop itself failed
                 for item in batch:
                     item.error = item.error or exc
@@ -201,6 +231,41 @@ class Pool:
                     item.future.set_exception(item.error)
                 else:
                     item.future.set_result(item.result)
+
+    def _loop_progress(self) -> int:
+        self._loop_steps += 1
+        return self._loop_steps > LOOP_WRITE_BUDGET
+
+    def _run_on_loop(self, batch: list[_Job]) -> bool:
+        """Try the batch on the loop's connection; False (nothing kept) means use the thread."""
+        if self._loop_writer is None:
+            return False
+        self._loop_steps = 0
+        if _run_batch(self._loop_writer, batch, on_loop=True):
+            self.stats.loop_batches += 1
+            self._batches_since_wal_check += 1
+            if self._batches_since_wal_check >= 64:
+                self._batches_since_wal_check = 0
+                self._maybe_checkpoint()
+            return True
+        for job in batch:
+            job.result = job.error = None
+        self.stats.loop_fallbacks += 1
+        return False
+
+    def _maybe_checkpoint(self) -> None:
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
+        if self.file_sizes()[1] >= WAL_CHECKPOINT_BYTES:
+            self._checkpointing = asyncio.create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        """A PASSIVE checkpoint on its own connection in a thread: writers and readers go on."""
+        try:
+            await asyncio.to_thread(_passive_checkpoint, self.path, self.busy_timeout_ms)
+            self.stats.checkpoints += 1
+        except sqlite3.Error:  # the next check tries again; the WAL only grows meanwhile
+            pass
 
     async def _acquire_writer(self) -> None:
         if self._lock.locked():
@@ -252,6 +317,9 @@ class Pool:
             "writes": s.writes,
             "write_batches": s.batches,
             "largest_batch": s.largest_batch,
+            "loop_write_batches": s.loop_batches,
+            "loop_write_fallbacks": s.loop_fallbacks,
+            "checkpoints": s.checkpoints,
             "writer_waits": s.writer_waits,
             "queued_writes": self._jobs.qsize(),
         }
@@ -293,14 +361,36 @@ def _in_read_tx(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any
         _rollback_quietly(conn)
 
 
-def _run_batch(conn: sqlite3.Connection, batch: list[_Job]) -> None:
-    """Writer thread: one transaction for the batch, one savepoint per job."""
+def _passive_checkpoint(path: str, busy_ms: int) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        conn.close()
+
+
+def _gave_way(exc: BaseException) -> bool:
+    """On the loop, a lock or the step budget means: roll back and hand over to the thread."""
+    name = getattr(exc, "sqlite_errorname", "")
+    return isinstance(exc, sqlite3.OperationalError) and name in _RETRYABLE_ON_LOOP
+
+
+def _run_batch(conn: sqlite3.Connection, batch: list[_Job], on_loop: bool = False) -> bool:
+    """One transaction for the batch, one savepoint per job.
+
+    Returns False only ``on_loop``, when the batch met a lock or ran out of steps: then it was
+    rolled back whole and must be re-run on the writer thread (job functions only touch the
+    database, so running one again after a rollback is safe).
+    """
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
+        if on_loop and _gave_way(exc):
+            return False
         for job in batch:
             job.error = exc
-        return
+        return True
     done: list[_Job] = []
     for job in batch:
         conn.execute("SAVEPOINT job")
@@ -309,6 +399,9 @@ def _run_batch(conn: sqlite3.Connection, batch: list[_Job]) -> None:
             conn.execute("RELEASE job")
             done.append(job)
         except BaseException as exc:
+            if on_loop and _gave_way(exc):
+                _rollback_quietly(conn)
+                return False
             job.error = exc
             if not conn.in_transaction:
                 # SQLite rolled the whole transaction back (disk full, I/O error): the jobs
@@ -316,13 +409,16 @@ def _run_batch(conn: sqlite3.Connection, batch: list[_Job]) -> None:
                 for other in batch:
                     if other.error is None:
                         other.error = exc
-                return
+                return True
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
     try:
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         _rollback_quietly(conn)
+        if on_loop and _gave_way(exc):
+            return False
         for job in done:
             job.error = exc
             job.result = None
+    return True

@@ -124,3 +124,51 @@ def test_every_named_query_explains(tmp_path):
     for query in queries:
         names = {p[1:] for p in re.findall(r":[A-Za-z_][A-Za-z0-9_]*", query.sql)}
         conn.execute(f"EXPLAIN {query.sql}", dict.fromkeys(names))
+
+
+async def test_writes_run_on_the_loop_connection_when_synchronous_is_normal(pool):
+    await asyncio.gather(*[pool.write(INSERT, {"name": "loop", "v": i}) for i in range(50)])
+    assert pool.stats.loop_batches == pool.stats.batches > 0
+    assert pool.stats.loop_fallbacks == 0
+
+
+async def test_a_write_too_slow_for_the_loop_moves_to_the_thread_and_applies_once(pool):
+    def slow(conn: sqlite3.Connection) -> int:
+        INSERT.run(conn, {"name": "slow", "v": 1})
+        return SLOW.run(conn)  # far past the loop's step budget
+
+    neighbour = asyncio.ensure_future(pool.write(INSERT, {"name": "neighbour", "v": 1}))
+    assert await pool.write_fn(slow) == 300000
+    await neighbour
+    assert pool.stats.loop_fallbacks >= 1
+    assert await pool.fetch(COUNT, {"name": "slow"}) == 1
+    assert await pool.fetch(COUNT, {"name": "neighbour"}) == 1
+
+
+async def test_with_synchronous_full_every_batch_stays_off_the_loop(tmp_path):
+    path = str(tmp_path / "full.db")
+    open_and_migrate(path)
+    pool = Pool(path, readers=1, synchronous="FULL")
+    await pool.open()
+    try:
+        await pool.write(INSERT, {"name": "f", "v": 1})
+        assert pool.stats.batches == 1 and pool.stats.loop_batches == 0
+    finally:
+        await pool.close()
+
+
+async def test_the_wal_is_checkpointed_off_the_loop(pool, monkeypatch):
+    import reynard.db
+
+    monkeypatch.setattr(reynard.db, "WAL_CHECKPOINT_BYTES", 64 * 1024)
+    big = Query(
+        "t.big",
+        "exec",
+        "INSERT INTO system_metrics (name, value, labels, recorded_at)"
+        " VALUES ('big', 0, :labels, 0)",
+    )
+    for _ in range(70):  # the WAL size is looked at every 64 loop batches
+        await pool.write(big, {"labels": "x" * 20000})
+    if pool._checkpointing is not None:
+        await pool._checkpointing
+    assert pool.stats.checkpoints >= 1
