@@ -313,6 +313,18 @@ def main() -> int:
             )
             rows.append(_share_row("GET /api/cache/{key}", get, base.rps, 0.6, note_get))
             rows.append(_share_row("PUT /api/cache/{key}", put, base.rps, 0.3, note_put))
+        if want("full") and token:
+            # The same PUT load on a server with synchronous=FULL (an fsync per commit batch).
+            server.stop()
+            server = Process(
+                [sys.executable, "server.py"], port, {**env, "REYNARD_SYNCHRONOUS": "FULL"}
+            )
+            server.wait_ready("/api/health/live")
+            full = wrk.run(url + "/api/cache/x", args.seconds, lua=PUT_LUA.replace("TOKEN", token))
+            rows.append(_share_row("PUT /api/cache/{key}, synchronous=FULL", full, base.rps, None))
+            server.stop()
+            server = Process([sys.executable, "server.py"], port, env)
+            server.wait_ready("/api/health/live")
         if want("login") and token:
             rows.extend(bench_logins(url, max(args.seconds, 5), "bench", password))
         if want("tasks"):
