@@ -136,7 +136,8 @@ async def test_mixed_load_has_no_5xx_and_loses_no_acknowledged_write(
     rows = {
         (r[0], r[1]): int(r[2])
         for r in conn.execute(
-            "SELECT u.username, c.key, c.value FROM cache_entries c JOIN users u ON u.id = c.user_id"
+            "SELECT u.username, c.key, c.value"
+            " FROM cache_entries c JOIN users u ON u.id = c.user_id"
         )
     }
     tasks = {r[0] for r in conn.execute("SELECT id FROM background_tasks")}
