@@ -147,26 +147,26 @@ class TaskService:
             return rows[:limit], rows[limit - 1]["id"]
         return rows, None
 
-    async def cancel(self, task_id: int, now: float) -> sqlite3.Row:
-        """Pending only; anything else is 409 not_pending."""
-        row = await self.pool.write(q.tasks.cancel, {"id": task_id, "now": now})
+    async def _transition(
+        self, query: Any, task_id: int, now: float, code: str, rule: str
+    ) -> sqlite3.Row:
+        """One guarded status change; 409 ``code`` naming the current status when refused."""
+        row = await self.pool.write(query, {"id": task_id, "now": now})
         if row is None:
             current = await self.get(task_id)
-            raise conflict(
-                "not_pending",
-                f"only a pending task can be cancelled; this one is {current['status']}",
-            )
+            raise conflict(code, f"{rule}; this one is {current['status']}")
         return row
+
+    async def cancel(self, task_id: int, now: float) -> sqlite3.Row:
+        """Pending only; anything else is 409 not_pending."""
+        return await self._transition(
+            q.tasks.cancel, task_id, now, "not_pending", "only a pending task can be cancelled"
+        )
 
     async def retry(self, task_id: int, now: float) -> sqlite3.Row:
         """Failed or dead only: due now with a fresh attempt budget (attempts back to 0)."""
-        row = await self.pool.write(q.tasks.retry, {"id": task_id, "now": now})
-        if row is None:
-            current = await self.get(task_id)
-            raise conflict(
-                "not_retryable",
-                f"only a failed or dead task can be retried; this one is {current['status']}",
-            )
+        rule = "only a failed or dead task can be retried"
+        row = await self._transition(q.tasks.retry, task_id, now, "not_retryable", rule)
         self._due_now(row["run_at"], now)
         return row
 

@@ -34,6 +34,14 @@ expect() { [ "$STATUS" = "$1" ] || fail "$2: expected $1, got $STATUS: $BODY"; e
 field() { python -c 'import json,sys; v=json.loads(sys.argv[1])
 for p in sys.argv[2].split("."): v=v[int(p)] if isinstance(v,list) else v[p]
 print(v if not isinstance(v,(dict,list,bool)) and v is not None else json.dumps(v))' "$BODY" "$1"; }
+# admin_token NAME PASSWORD -> creates (or resets) an admin with the CLI, signs in, prints the token
+admin_token() {
+  REYNARD_ADMIN_PASSWORD=$2 python server.py create-admin "$1" --email "$1@example.com" >/dev/null \
+    || fail "create-admin $1"
+  req POST /api/auth/login "{\"username\":\"$1\",\"password\":\"$2\"}"
+  [ "$STATUS" = 200 ] || fail "admin login $1: $STATUS $BODY"
+  field access_token
+}
 # is NAME VALUE
 is() { local got; got=$(field "$1"); [ "$got" = "$2" ] || fail "$1 is '$got', expected '$2' in $BODY"; }
 

@@ -1,12 +1,7 @@
 # Background tasks: enqueue -> the worker runs it; idempotency; cancel and retry conflicts.
 # Sourced by scripts/smoke.sh (helpers req, expect, field, is; BASE, WORK).
 
-T_PASSWORD="smoke-tasks-password"
-REYNARD_ADMIN_PASSWORD=$T_PASSWORD python server.py create-admin smoketasks \
-  --email smoketasks@example.com >/dev/null || fail "create-admin for the tasks smoke"
-req POST /api/auth/login "{\"username\":\"smoketasks\",\"password\":\"$T_PASSWORD\"}"
-expect 200 "tasks: admin login"
-T_TOKEN=$(field access_token)
+T_TOKEN=$(admin_token smoketasks "smoke-smoketasks-password")
 
 req GET /api/tasks;  expect 401 "tasks: list without a token"; is code not_authenticated
 req POST /api/tasks '{"name":"no.such.job"}' "$T_TOKEN"

@@ -16,12 +16,7 @@ fi
 req GET /api/stats;   expect 401 "stats without a token"; is code not_authenticated
 req GET /api/metrics; expect 401 "metric samples without a token"
 
-M_PASSWORD="smoke-metrics-password"
-REYNARD_ADMIN_PASSWORD=$M_PASSWORD python server.py create-admin smokemetrics \
-  --email smokemetrics@example.com >/dev/null || fail "create-admin for the metrics smoke"
-req POST /api/auth/login "{\"username\":\"smokemetrics\",\"password\":\"$M_PASSWORD\"}"
-expect 200 "metrics admin login"
-M_TOKEN=$(field access_token)
+M_TOKEN=$(admin_token smokemetrics "smoke-smokemetrics-password")
 
 req GET /api/stats "" "$M_TOKEN"; expect 200 "stats"; is tasks.dead 0
 [ "$(field users)" -ge 1 ] || fail "stats: users is $(field users)"
