@@ -54,7 +54,7 @@ class Process:
                 urllib.request.urlopen(self.base + path, timeout=1).read()
                 return
             except OSError:
-                time.sleep(0.05)
+                time.sleep(0.005)
         raise RuntimeError(f"{self.base} did not come up")
 
     def stop(self) -> None:
@@ -339,12 +339,13 @@ def main() -> int:
             rows.extend(bench_tasks(url, body["access_token"]))
         if want("startup"):
             server.stop()
-            warm = []
-            for _ in range(3):
+            warm, reported = [], []
+            for _ in range(5):
                 t0 = time.perf_counter()
                 again = Process([sys.executable, "server.py"], port, env)
                 again.wait_ready("/api/health/live")
                 warm.append((time.perf_counter() - t0) * 1000)
+                reported.append(call(again.base, "GET", "/api/system")[1]["startup_ms"])
                 again.stop()
             server = Process([sys.executable, "server.py"], port, env)
             server.wait_ready("/api/health/live")
@@ -358,7 +359,8 @@ def main() -> int:
                     None,
                     "< 300 ms",
                     statistics.median(warm) < 300,
-                    f"cold start {cold_ms:.0f} ms; includes interpreter start",
+                    f"process spawn to first 200, interpreter start included; the server's own "
+                    f"startup_ms {statistics.median(reported):.0f} ms; cold start {cold_ms:.0f} ms",
                 )
             )
     finally:
