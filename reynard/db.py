@@ -22,6 +22,15 @@ from typing import Any, AsyncIterator, Callable
 
 import aiosqlite
 
+from .connections import (
+    RETRYABLE_ON_LOOP,
+    Job,
+    configure,
+    in_read_tx,
+    passive_checkpoint,
+    rollback_quietly,
+    run_batch,
+)
 from .queries import Query
 
 # The fast path's budget: progress-handler calls of FAST_READ_STEP VM steps each (~0.3 ms in all)
@@ -37,15 +46,6 @@ LOOP_WRITE_BUDGET = 40
 # The loop's connection never checkpoints (that fsyncs); a thread does, past this much WAL.
 WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024
 MAX_BATCH = 256
-_RETRYABLE_ON_LOOP = {"SQLITE_INTERRUPT", "SQLITE_BUSY", "SQLITE_LOCKED"}
-
-
-@dataclass
-class _Job:
-    fn: Callable[[sqlite3.Connection], Any]
-    future: asyncio.Future
-    result: Any = None
-    error: BaseException | None = None
 
 
 @dataclass
@@ -65,17 +65,6 @@ class PoolStats:
     writer_wait_seconds: float = 0.0
     readers_in_use: int = 0
     extra: dict = field(default_factory=dict)
-
-
-def _configure(conn: sqlite3.Connection, synchronous: str, busy_ms: int, read_only: bool) -> None:
-    conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
-    if read_only:
-        conn.execute("PRAGMA query_only = ON")
-    else:
-        conn.execute("PRAGMA journal_mode = WAL")
 
 
 class Pool:
@@ -100,7 +89,7 @@ class Pool:
         self._fast: sqlite3.Connection | None = None
         self._steps = 0
         self._lock = asyncio.Lock()
-        self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._jobs: asyncio.Queue[Job | None] = asyncio.Queue()
         self._writer_task: asyncio.Task | None = None
         self._loop_writer: sqlite3.Connection | None = None
         self._loop_steps = 0
@@ -110,7 +99,7 @@ class Pool:
     async def _connect(self, read_only: bool) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
         await conn._execute(
-            _configure, conn._conn, self.synchronous, self.busy_timeout_ms, read_only
+            configure, conn._conn, self.synchronous, self.busy_timeout_ms, read_only
         )
         return conn
 
@@ -121,12 +110,12 @@ class Pool:
             self._all_readers.append(reader)
             self._readers.put_nowait(reader)
         fast = sqlite3.connect(self.path, isolation_level=None)
-        _configure(fast, self.synchronous, 0, read_only=True)
+        configure(fast, self.synchronous, 0, read_only=True)
         fast.set_progress_handler(self._progress, FAST_READ_STEP)
         self._fast = fast
         if self.synchronous != "FULL":  # FULL fsyncs every commit: keep that off the loop
             loop_writer = sqlite3.connect(self.path, isolation_level=None)
-            _configure(loop_writer, self.synchronous, 0, read_only=False)
+            configure(loop_writer, self.synchronous, 0, read_only=False)
             loop_writer.execute("PRAGMA wal_autocheckpoint = 0")
             loop_writer.set_progress_handler(self._loop_progress, LOOP_WRITE_STEP)
             self._loop_writer = loop_writer
@@ -168,7 +157,7 @@ class Pool:
                 self.stats.fast_reads += 1
                 return result
             except sqlite3.OperationalError as exc:
-                if getattr(exc, "sqlite_errorname", "") not in _RETRYABLE_ON_LOOP:
+                if getattr(exc, "sqlite_errorname", "") not in RETRYABLE_ON_LOOP:
                     raise
                 self.stats.fast_fallbacks += 1
         return await self.read(lambda conn: query.run(conn, params))
@@ -182,7 +171,7 @@ class Pool:
         self.stats.reader_wait_seconds += time.perf_counter() - started
         self.stats.readers_in_use += 1
         try:
-            return await reader._execute(_in_read_tx, reader._conn, fn)
+            return await reader._execute(in_read_tx, reader._conn, fn)
         finally:
             self.stats.readers_in_use -= 1
             self._readers.put_nowait(reader)
@@ -197,7 +186,7 @@ class Pool:
         if self._writer_task is None:
             raise RuntimeError("pool is not open")
         future = asyncio.get_running_loop().create_future()
-        self._jobs.put_nowait(_Job(fn, future))
+        self._jobs.put_nowait(Job(fn, future))
         return await future
 
     async def _write_loop(self) -> None:
@@ -215,7 +204,7 @@ class Pool:
             await self._acquire_writer()
             try:
                 if not self._run_on_loop(batch):
-                    await self._writer._execute(_run_batch, self._writer._conn, batch)
+                    await self._writer._execute(run_batch, self._writer._conn, batch)
             except BaseException as exc:  # the thread hop itself failed
                 for item in batch:
                     item.error = item.error or exc
@@ -236,12 +225,12 @@ class Pool:
         self._loop_steps += 1
         return self._loop_steps > LOOP_WRITE_BUDGET
 
-    def _run_on_loop(self, batch: list[_Job]) -> bool:
+    def _run_on_loop(self, batch: list[Job]) -> bool:
         """Try the batch on the loop's connection; False (nothing kept) means use the thread."""
         if self._loop_writer is None:
             return False
         self._loop_steps = 0
-        if _run_batch(self._loop_writer, batch, on_loop=True):
+        if run_batch(self._loop_writer, batch, on_loop=True):
             self.stats.loop_batches += 1
             self._batches_since_wal_check += 1
             if self._batches_since_wal_check >= 64:
@@ -262,7 +251,7 @@ class Pool:
     async def _checkpoint(self) -> None:
         """A PASSIVE checkpoint on its own connection in a thread: writers and readers go on."""
         try:
-            await asyncio.to_thread(_passive_checkpoint, self.path, self.busy_timeout_ms)
+            await asyncio.to_thread(passive_checkpoint, self.path, self.busy_timeout_ms)
             self.stats.checkpoints += 1
         except sqlite3.Error:  # the next check tries again; the WAL only grows meanwhile
             pass
@@ -283,13 +272,13 @@ class Pool:
             try:
                 yield Transaction(self._writer)
             except BaseException:
-                await self._writer._execute(_rollback_quietly, self._writer._conn)
+                await self._writer._execute(rollback_quietly, self._writer._conn)
                 raise
             await self._writer.execute("COMMIT")
             self.stats.writes += 1
         finally:
             if self._writer is not None and self._writer.in_transaction:
-                await self._writer._execute(_rollback_quietly, self._writer._conn)
+                await self._writer._execute(rollback_quietly, self._writer._conn)
             self._lock.release()
 
     async def outside_transaction(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
@@ -346,79 +335,3 @@ class Transaction:
 
     async def call(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         return await self._conn._execute(fn, self._conn._conn)
-
-
-def _rollback_quietly(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
-
-
-def _in_read_tx(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-    conn.execute("BEGIN")
-    try:
-        return fn(conn)
-    finally:
-        _rollback_quietly(conn)
-
-
-def _passive_checkpoint(path: str, busy_ms: int) -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-    finally:
-        conn.close()
-
-
-def _gave_way(exc: BaseException) -> bool:
-    """On the loop, a lock or the step budget means: roll back and hand over to the thread."""
-    name = getattr(exc, "sqlite_errorname", "")
-    return isinstance(exc, sqlite3.OperationalError) and name in _RETRYABLE_ON_LOOP
-
-
-def _run_batch(conn: sqlite3.Connection, batch: list[_Job], on_loop: bool = False) -> bool:
-    """One transaction for the batch, one savepoint per job.
-
-    Returns False only ``on_loop``, when the batch met a lock or ran out of steps: then it was
-    rolled back whole and must be re-run on the writer thread (job functions only touch the
-    database, so running one again after a rollback is safe).
-    """
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.Error as exc:
-        if on_loop and _gave_way(exc):
-            return False
-        for job in batch:
-            job.error = exc
-        return True
-    done: list[_Job] = []
-    for job in batch:
-        conn.execute("SAVEPOINT job")
-        try:
-            job.result = job.fn(conn)
-            conn.execute("RELEASE job")
-            done.append(job)
-        except BaseException as exc:
-            if on_loop and _gave_way(exc):
-                _rollback_quietly(conn)
-                return False
-            job.error = exc
-            if not conn.in_transaction:
-                # SQLite rolled the whole transaction back (disk full, I/O error): the jobs
-                # that looked done are undone too, and the rest must not run outside a tx.
-                for other in batch:
-                    if other.error is None:
-                        other.error = exc
-                return True
-            conn.execute("ROLLBACK TO job")
-            conn.execute("RELEASE job")
-    try:
-        conn.execute("COMMIT")
-    except sqlite3.Error as exc:
-        _rollback_quietly(conn)
-        if on_loop and _gave_way(exc):
-            return False
-        for job in done:
-            job.error = exc
-            job.result = None
-    return True
