@@ -221,11 +221,13 @@ def main() -> int:
     hello_port = free_port()
     hello = Process([sys.executable, "-m", "bench.hello", str(hello_port)], hello_port)
     hello.wait_ready("/")
-    base = wrk.run(hello.base + "/", args.seconds)
-    hello.stop()
-    rows.append(
-        Row("hello-world baseline", base.rps, "req/s", base.p50_ms, base.p99_ms, 1.0, "", None)
-    )
+    baselines: list[float] = []
+
+    def paired(name: str, url: str, goal: float | None, note: str = "", **kw) -> Row:
+        """The baseline, then the scenario, back to back: the share uses this pair only."""
+        base = wrk.run(hello.base + "/", args.seconds)
+        baselines.append(base.rps)
+        return _share_row(name, wrk.run(url, args.seconds, **kw), base.rps, goal, note)
 
     tmp = tempfile.mkdtemp(prefix="reynard-bench-")
     port = free_port()
@@ -251,68 +253,31 @@ def main() -> int:
             return not only or name in only
 
         if want("live"):
-            rows.append(
-                _share_row(
-                    "GET /api/health/live",
-                    wrk.run(url + "/api/health/live", args.seconds),
-                    base.rps,
-                    0.8,
-                )
-            )
+            rows.append(paired("GET /api/health/live", url + "/api/health/live", 0.8))
         if want("ready"):
-            rows.append(
-                _share_row(
-                    "GET /api/health/ready",
-                    wrk.run(url + "/api/health/ready", args.seconds),
-                    base.rps,
-                    None,
-                )
-            )
+            rows.append(paired("GET /api/health/ready", url + "/api/health/ready", None))
         password = "bench password 123"
         token = None
-        if want("me") or want("cache") or want("login"):
-            call(
-                url,
-                "POST",
-                "/api/auth/register",
-                {"username": "bench", "password": password, "email": "bench@example.com"},
-            )
+        if want("me") or want("cache") or want("login") or want("full"):
+            user = {"username": "bench", "password": password, "email": "bench@example.com"}
+            call(url, "POST", "/api/auth/register", user)
             status, body = call(
                 url, "POST", "/api/auth/login", {"username": "bench", "password": password}
             )
             token = body["access_token"] if status == 200 else None
+        bearer = {"Authorization": f"Bearer {token}"}
         if want("me") and token:
-            rows.append(
-                _share_row(
-                    "GET /api/auth/me",
-                    wrk.run(
-                        url + "/api/auth/me",
-                        args.seconds,
-                        headers={"Authorization": f"Bearer {token}"},
-                    ),
-                    base.rps,
-                    0.6,
-                )
-            )
-        redis = bench_redis(args.seconds) if want("cache") else None
+            rows.append(paired("GET /api/auth/me", url + "/api/auth/me", 0.6, headers=bearer))
         if want("cache") and token:
+            redis = bench_redis(args.seconds)
             call(url, "PUT", "/api/cache/bench", {"value": {"hello": "world", "n": 42}}, token)
-            get = wrk.run(
-                url + "/api/cache/bench", args.seconds, headers={"Authorization": f"Bearer {token}"}
-            )
-            put = wrk.run(url + "/api/cache/x", args.seconds, lua=PUT_LUA.replace("TOKEN", token))
-            note_get = (
-                f"redis GET {redis['GET']:.0f}/s: ours {get.rps / redis['GET']:.2f}x"
-                if redis
-                else "redis-server not installed"
-            )
-            note_put = (
-                f"redis SET {redis['SET']:.0f}/s: ours {put.rps / redis['SET']:.2f}x"
-                if redis
-                else ""
-            )
-            rows.append(_share_row("GET /api/cache/{key}", get, base.rps, 0.6, note_get))
-            rows.append(_share_row("PUT /api/cache/{key}", put, base.rps, 0.3, note_put))
+            get = paired("GET /api/cache/{key}", url + "/api/cache/bench", 0.6, headers=bearer)
+            put = paired("PUT /api/cache/{key}", url + "/api/cache/x", 0.3,
+                         lua=PUT_LUA.replace("TOKEN", token))  # fmt: skip
+            if redis:
+                get.note += f" redis GET {redis['GET']:,.0f}/s; ours {get.rate / redis['GET']:.2f}x"
+                put.note += f" redis SET {redis['SET']:,.0f}/s; ours {put.rate / redis['SET']:.2f}x"
+            rows += [get, put]
         if want("full") and token:
             # The same PUT load on a server with synchronous=FULL (an fsync per commit batch).
             server.stop()
@@ -320,8 +285,8 @@ def main() -> int:
                 [sys.executable, "server.py"], port, {**env, "REYNARD_SYNCHRONOUS": "FULL"}
             )
             server.wait_ready("/api/health/live")
-            full = wrk.run(url + "/api/cache/x", args.seconds, lua=PUT_LUA.replace("TOKEN", token))
-            rows.append(_share_row("PUT /api/cache/{key}, synchronous=FULL", full, base.rps, None))
+            rows.append(paired("PUT /api/cache/{key}, synchronous=FULL", url + "/api/cache/x",
+                               None, lua=PUT_LUA.replace("TOKEN", token)))  # fmt: skip
             server.stop()
             server = Process([sys.executable, "server.py"], port, env)
             server.wait_ready("/api/health/live")
@@ -365,7 +330,23 @@ def main() -> int:
             )
     finally:
         server.stop()
+        hello.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+    if baselines:
+        rows.insert(
+            0,
+            Row(
+                "hello-world baseline (median of pairs)",
+                statistics.median(baselines),
+                "req/s",
+                None,
+                None,
+                1.0,
+                "",
+                None,
+                f"{len(baselines)} runs: {min(baselines):,.0f}-{max(baselines):,.0f}",
+            ),
+        )
 
     table = render(rows, args)
     print(table)
