@@ -23,9 +23,11 @@ class Row:
 
 def render(rows: list[Row], args: argparse.Namespace) -> str:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    command = f"python -m bench.run --seconds {args.seconds:g} --pairs {args.pairs}"
+    if args.only:
+        command += f" --only {args.only}"
     lines = [
-        f"### {when} — `python -m bench.run --seconds {args.seconds:g}`"
-        f"{' --only ' + args.only if args.only else ''} ({os.cpu_count()} cores)",
+        f"### {when} — `{command}` ({os.cpu_count()} cores)",
         "",
         "| scenario | rate | p50 ms | p99 ms | share of hello | goal | met | note |",
         "|---|---:|---:|---:|---:|---|---|---|",
