@@ -13,7 +13,7 @@ from .errors import ApiError, conflict, field_error, not_found
 from .passwords import Hasher
 from .queries import q
 from .sessions import Sessions, insert_session, new_token
-from .settings import Settings, load_settings
+from .settings import Settings
 from .throttle import IpLimiter, LoginThrottle
 
 USER_FIELDS = (
@@ -237,11 +237,6 @@ def _flag(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
-async def cleanup_sessions(pool: Pool, now: float, idle: int | None = None) -> int:
-    """The ``sessions.cleanup`` job: delete expired, revoked and idle sessions in batches.
-
-    ``idle`` defaults to REYNARD_SESSION_IDLE from the environment (as the server reads it).
-    """
-    if idle is None:
-        idle = load_settings().session_idle
+async def cleanup_sessions(pool: Pool, now: float, idle: int) -> int:
+    """The ``sessions.cleanup`` job: delete expired, revoked and idle sessions in batches."""
     return await sessions_mod.cleanup_sessions(pool, now, idle)

@@ -62,12 +62,14 @@ class ServerProcess:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self._log.close()
                 raise RuntimeError(f"server exited with {self.proc.returncode}: {self.output()}")
             try:
                 if self.request("GET", "/api/health/live")[0] == 200:
                     return self
             except OSError:
                 time.sleep(0.05)
+        self.stop()
         raise RuntimeError(f"server did not start: {self.output()}")
 
     def output(self) -> str:
