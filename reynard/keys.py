@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
 
+from .routing import ROUTES
+
 if TYPE_CHECKING:
     from .clock import Clock
     from .db import Pool
     from .requestlog import RequestLog
-    from .routing import Route
     from .settings import Settings
     from .state import State
 
@@ -18,7 +19,7 @@ settings: web.AppKey[Settings] = web.AppKey("settings")
 pool: web.AppKey[Pool] = web.AppKey("pool")
 clock: web.AppKey[Clock] = web.AppKey("clock")
 state: web.AppKey[State] = web.AppKey("state")
-routes: web.AppKey[list[Route]] = web.AppKey("routes")
+routes = ROUTES
 request_log: web.AppKey[RequestLog] = web.AppKey("request_log")
 # Called after every request with (route template, method, status, seconds).
 request_observers: web.AppKey[list[Callable[[str, str, int, float], None]]] = web.AppKey(

@@ -7,8 +7,6 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from . import keys
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -24,8 +22,12 @@ class Route:
     tags: tuple[str, ...] = field(default_factory=tuple)
 
 
+# The table itself, for the OpenAPI document (also reachable as keys.routes).
+ROUTES: web.AppKey[list[Route]] = web.AppKey("routes")
+
+
 def add_routes(app: web.Application, routes: list[Route]) -> None:
-    table = app.setdefault(keys.routes, [])
+    table = app.setdefault(ROUTES, [])
     for route in routes:
         table.append(route)
         app.router.add_route(route.method, route.path, route.handler)
