@@ -231,7 +231,7 @@ async def test_samples_page_with_a_cursor_without_gaps_or_repeats(client, make_u
         ({"until": "2026-13-01T00:00:00Z"}, "until"),
         ({"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "until"),
         ({"limit": "0"}, "limit"),
-        ({"limit": "1001"}, "limit"),
+        ({"limit": "101"}, "limit"),
         ({"limit": "ten"}, "limit"),
         ({"after": "not-a-cursor"}, "after"),
         ({"name": "x" * 201}, "name"),
@@ -246,11 +246,13 @@ async def test_bad_sample_queries_are_422_naming_the_field(client, make_user, pa
     assert [e["field"] for e in body["errors"]] == [field]
 
 
-async def test_samples_limit_allows_up_to_a_thousand(client, make_user):
+async def test_samples_limit_follows_the_list_rule_of_1_to_100(client, make_user):
     token, _ = await make_user(admin=True)
-    resp = await client.get("/api/metrics", params={"limit": "1000"}, headers=auth(token))
+    resp = await client.get("/api/metrics", params={"limit": "100"}, headers=auth(token))
     assert resp.status == 200
     assert await resp.json() == {"items": [], "next": None}
+    resp = await client.get("/api/metrics", params={"limit": "101"}, headers=auth(token))
+    assert resp.status == 422
 
 
 # ---- a real server: the worker runs metrics.snapshot every REYNARD_METRICS_INTERVAL ---------

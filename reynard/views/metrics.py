@@ -19,8 +19,8 @@ from ..validation import query_int
 from .common import json_response
 from .guards import require_admin
 
-MAX_SAMPLES = 1000
-DEFAULT_SAMPLES = 100
+MAX_SAMPLES = 100  # the contract's list rule: limit 1-100, default 50
+DEFAULT_SAMPLES = 50
 MAX_NAME = 200
 
 
