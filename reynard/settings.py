@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 
@@ -35,7 +35,6 @@ class Settings:
     task_scheduler: bool = True
     task_lease: int = 30  # seconds a claimed task is owned before another worker may take it
     task_grace: int = 10  # seconds running tasks get to finish at shutdown
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _int(lo: int, hi: int | None = None) -> Callable[[str], int]:
