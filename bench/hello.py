@@ -1,4 +1,9 @@
-"""The baseline: an aiohttp hello-world JSON endpoint, same loop choice as the server."""
+"""The baseline: an aiohttp hello-world JSON endpoint.
+
+`python -m bench.hello PORT` uses asyncio's default loop — the baseline of PERF_NOTES and of
+every share in bench/RESULTS.md. `python -m bench.hello PORT --uvloop` is the same on uvloop,
+shown as a reference row (what the loop alone is worth).
+"""
 
 import sys
 
@@ -13,12 +18,11 @@ def main() -> None:
     port = int(sys.argv[1])
     app = web.Application()
     app.router.add_get("/", hello)
-    try:
+    loop = None
+    if "--uvloop" in sys.argv:
         import uvloop
 
         loop = uvloop.new_event_loop()
-    except ImportError:
-        loop = None
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
 
 

@@ -23,7 +23,7 @@ class Row:
 
 def render(rows: list[Row], args: argparse.Namespace) -> str:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    command = f"python -m bench.run --seconds {args.seconds:g} --pairs {args.pairs}"
+    command = f"python -m bench.run --seconds {args.seconds:g} --rounds {args.rounds}"
     if args.only:
         command += f" --only {args.only}"
     lines = [

@@ -1,8 +1,10 @@
 """One command for every benchmark: `python -m bench.run [--seconds 5] [--only NAME,...]`.
 
-Starts an aiohttp hello-world (the baseline) and one Reynard server process on a temp DB,
-drives both with wrk from this machine, and prints one table of ratios against the baseline
-measured in the same run — absolute figures on shared machines are noise, ratios are not.
+Starts an aiohttp hello-world and one Reynard server process on a temp DB, drives both with wrk
+from this machine, and prints one table of ratios against the baseline measured in the same run
+(paired, just before each scenario) — absolute figures on shared machines are noise, ratios are
+not. The baseline runs on asyncio's default loop, as in PERF_NOTES; Reynard runs on uvloop when
+it is installed, so a reference row shows what uvloop alone is worth to a hello-world.
 """
 
 from __future__ import annotations
@@ -209,8 +211,8 @@ def bench_redis(seconds: float) -> dict[str, float] | None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5.0, help="per wrk scenario")
-    parser.add_argument("--pairs", type=int, default=3, help="baseline/scenario pairs per row")
+    parser.add_argument("--seconds", type=float, default=1.0, help="per wrk run (one round)")
+    parser.add_argument("--rounds", type=int, default=7, help="baseline/scenario rounds per row")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--write", action="store_true", help="append the table to RESULTS.md")
     args = parser.parse_args()
@@ -225,16 +227,18 @@ def main() -> int:
     baselines: list[float] = []
 
     def paired(name: str, url: str, goal: float | None, note: str = "", **kw) -> Row:
-        """Baseline then scenario, back to back, --pairs times; the row is the median pair."""
-        pairs = []
-        for _ in range(args.pairs):
+        """Baseline and scenario alternate in short rounds, so drift hits both alike; the row
+        is the round with the median share, and the note gives the spread."""
+        rounds = []
+        for _ in range(args.rounds):
             base = wrk.run(hello.base + "/", args.seconds)
             baselines.append(base.rps)
-            pairs.append((wrk.run(url, args.seconds, **kw), base.rps))
-        load, base_rps = sorted(pairs, key=lambda p: p[0].rps / p[1])[len(pairs) // 2]
-        if args.pairs > 1:
-            shares = sorted(f"{p[0].rps / p[1]:.0%}" for p in pairs)
-            note = f"{note} shares {'/'.join(shares)}".strip()
+            rounds.append((wrk.run(url, args.seconds, **kw), base.rps))
+        rounds.sort(key=lambda r: r[0].rps / r[1])
+        load, base_rps = rounds[len(rounds) // 2]
+        if len(rounds) > 1:
+            low, high = rounds[0][0].rps / rounds[0][1], rounds[-1][0].rps / rounds[-1][1]
+            note = f"{note} {len(rounds)} rounds: {low:.0%}-{high:.0%}".strip()
         return _share_row(name, load, base_rps, goal, note)
 
     tmp = tempfile.mkdtemp(prefix="reynard-bench-")
@@ -260,6 +264,14 @@ def main() -> int:
         def want(name: str) -> bool:
             return not only or name in only
 
+        if want("uvloop"):
+            fast_port = free_port()
+            fast_hello = Process(
+                [sys.executable, "-m", "bench.hello", str(fast_port), "--uvloop"], fast_port
+            )
+            fast_hello.wait_ready("/")
+            rows.append(paired("hello-world on uvloop (reference)", fast_hello.base + "/", None))
+            fast_hello.stop()
         if want("live"):
             rows.append(paired("GET /api/health/live", url + "/api/health/live", 0.8))
         if want("ready"):
@@ -277,7 +289,7 @@ def main() -> int:
         if want("me") and token:
             rows.append(paired("GET /api/auth/me", url + "/api/auth/me", 0.6, headers=bearer))
         if want("cache") and token:
-            redis = bench_redis(args.seconds)
+            redis = bench_redis(max(args.seconds * 5, 3))
             call(url, "PUT", "/api/cache/bench", {"value": {"hello": "world", "n": 42}}, token)
             get = paired("GET /api/cache/{key}", url + "/api/cache/bench", 0.6, headers=bearer)
             put = paired("PUT /api/cache/{key}", url + "/api/cache/x", 0.3,
@@ -344,7 +356,7 @@ def main() -> int:
         rows.insert(
             0,
             Row(
-                "hello-world baseline (median of pairs)",
+                "hello-world baseline (median of rounds)",
                 statistics.median(baselines),
                 "req/s",
                 None,
