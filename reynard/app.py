@@ -14,7 +14,7 @@ from . import keys
 from .clock import Clock
 from .db import Pool
 from .health import Health
-from .middleware import handle, hide_server_header
+from .middleware import hide_server_header, make_middleware
 from .migrate import discover, open_and_migrate
 from .requestlog import RequestLog
 from .settings import Settings
@@ -66,13 +66,16 @@ def create_app(
 ) -> web.Application:
     """Build the application; resources open when it starts (tests and server share this)."""
     hide_server_header()
-    app = web.Application(middlewares=[handle], client_max_size=MAX_BODY)
+    observers: list = []
+    request_log = RequestLog()
+    middleware = make_middleware(settings.cors_origins, observers, request_log)
+    app = web.Application(middlewares=[middleware], client_max_size=MAX_BODY)
     app[keys.settings] = settings
     app[keys.clock] = clock or Clock()
     app[keys.state] = State(process_started=process_started or time.perf_counter())
     app[keys.routes] = []
-    app[keys.request_observers] = []
-    app[keys.request_log] = RequestLog()
+    app[keys.request_observers] = observers
+    app[keys.request_log] = request_log
     app[keys.health_checks] = {}
     app[keys.services] = {}
     app.cleanup_ctx.append(_database)

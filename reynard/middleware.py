@@ -15,6 +15,7 @@ from aiohttp.web_response import StreamResponse
 
 from . import keys
 from .errors import ApiError, sqlite_unavailable
+from .requestlog import RequestLog
 from .views.common import json_response
 
 log = logging.getLogger("reynard.http")
@@ -82,45 +83,48 @@ async def _dispatch(request: web.Request, handler, rid: str) -> StreamResponse:
                      f"something went wrong on our side; quote request id {rid}"), rid)  # fmt: skip
 
 
-@web.middleware
-async def handle(request: web.Request, handler) -> StreamResponse:
-    started = time.perf_counter()
-    rid = request.headers.get("X-Request-ID")
-    if rid is None or not _RID.match(rid):
-        rid = f"{_RID_PREFIX}-{next(_RID_COUNTER):x}"
-    request[keys.request_id] = rid
-    origin = request.headers.get("Origin")
-    allowed = origin is not None and origin.rstrip("/") in request.app[keys.settings].cors_origins
-    status = 500
-    try:
-        if (
-            allowed
-            and request.method == "OPTIONS"
-            and ("Access-Control-Request-Method" in request.headers)
-        ):
-            response: StreamResponse = web.Response(status=204, headers=_PREFLIGHT)
-        else:
-            response = await _dispatch(request, handler, rid)
-        status = response.status
-        headers = response.headers
-        if "X-Request-ID" not in headers:
+def make_middleware(cors_origins: tuple[str, ...], observers: list, request_log: RequestLog):
+    """The one middleware, with what it needs bound once rather than looked up per request."""
+    allowed_origins = frozenset(cors_origins)
+
+    @web.middleware
+    async def handle(request: web.Request, handler) -> StreamResponse:
+        started = time.perf_counter()
+        rid = request.headers.get("X-Request-ID")
+        if rid is None or not _RID.match(rid):
+            rid = f"{_RID_PREFIX}-{next(_RID_COUNTER):x}"
+        request[keys.request_id] = rid
+        origin = request.headers.get("Origin")
+        allowed = origin is not None and origin.rstrip("/") in allowed_origins
+        status = 500
+        try:
+            if (
+                allowed
+                and request.method == "OPTIONS"
+                and "Access-Control-Request-Method" in request.headers
+            ):
+                response: StreamResponse = web.Response(status=204, headers=_PREFLIGHT)
+            else:
+                response = await _dispatch(request, handler, rid)
+            status = response.status
+            headers = response.headers
             headers["X-Request-ID"] = rid
-        if allowed:
-            headers["Access-Control-Allow-Origin"] = origin
-            headers["Access-Control-Expose-Headers"] = "Retry-After, X-Request-ID"
-            headers["Vary"] = "Origin"
-        return response
-    finally:
-        elapsed = time.perf_counter() - started
-        app = request.app
-        observers = app[keys.request_observers]
-        if observers:
-            route = _route_name(request)
-            for observer in observers:
-                observer(route, request.method, status, elapsed)
-        request_log = app[keys.request_log]
-        if request_log.enabled:
-            request_log.add(request.method, request.path, status, elapsed * 1000, rid)
+            if allowed:
+                headers["Access-Control-Allow-Origin"] = origin
+                headers["Access-Control-Expose-Headers"] = "Retry-After, X-Request-ID"
+                headers["Vary"] = "Origin"
+            return response
+        finally:
+            elapsed = time.perf_counter() - started
+            method = request.method
+            if observers:
+                route = _route_name(request)
+                for observer in observers:
+                    observer(route, method, status, elapsed)
+            if request_log.enabled:
+                request_log.add(method, request.path, status, elapsed * 1000, rid)
+
+    return handle
 
 
 def hide_server_header() -> None:

@@ -15,8 +15,13 @@ MAX_BODY = 64 * 1024
 _JSON_TYPES = ("application/json",)
 
 
+# One encoder for every response: json.dumps with non-default options builds a new encoder on
+# each call, which costs more than encoding a small body.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
 def dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(data)
 
 
 def json_response(
