@@ -19,6 +19,7 @@ from .clock import Clock
 from .db import Pool
 from .errors import ApiError, conflict, field_error, not_found
 from .queries import q
+from .readcache import ReadCache
 from .validation import INT64_MAX, INT64_MIN
 
 MAX_KEY_CHARS = 512
@@ -111,6 +112,7 @@ class Cache:
         self.pool = pool
         self.clock = clock
         self.quota = quota
+        self.reads = ReadCache(pool, size=lambda row: 0 if row is None else len(row["value"]))
 
     def _check_quota(self, conn: sqlite3.Connection, user_id: int | None, now: float) -> None:
         """Before inserting a new key: 409 when the user already holds ``quota`` live keys."""
@@ -123,8 +125,10 @@ class Cache:
     async def get(self, namespace: str, key: str) -> Entry | None:
         """The live entry, or None (absent or expired)."""
         now = self.clock.now()
-        row = await self.pool.fetch(q.cache.get, {"namespace": namespace, "key": key, "now": now})
-        if row is None:
+        row = await self.reads.fetch(
+            (namespace, key), q.cache.get_any, {"namespace": namespace, "key": key}
+        )
+        if row is None or (row["expires_at"] is not None and row["expires_at"] <= now):
             return None
         return Entry(key, row["value"], row["expires_at"], remaining(row["expires_at"], now))
 

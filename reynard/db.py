@@ -147,6 +147,16 @@ class Pool:
         self._steps += 1
         return self._steps > FAST_READ_BUDGET
 
+    def data_version(self) -> int | None:
+        """SQLite's ``data_version`` seen from the loop's read connection: it changes whenever
+        another connection (our writers, or another process) commits. None when closed."""
+        if self._fast is None:
+            return None
+        try:
+            return self._fast.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error:
+            return None
+
     async def fetch(self, query: Query, params: Any = ()) -> Any:
         """Run a read-only named query and shape its result by the query's mode."""
         self.stats.reads += 1

@@ -11,6 +11,7 @@ from typing import Any
 from .db import Pool
 from .errors import not_found
 from .queries import q
+from .readcache import ReadCache
 
 log = logging.getLogger("reynard.sessions")
 
@@ -60,16 +61,17 @@ class Sessions:
         self.ttl = ttl
         self.idle = idle
         self._touching: set[int] = set()
+        self.checks = ReadCache(pool)
 
     async def authenticate(self, token: str, now: float) -> sqlite3.Row | None:
         """The session + user row for a live token, or None. Refreshes last_seen_at sparingly."""
         if not token or len(token) > MAX_TOKEN_CHARS:
             return None
-        row = await self.pool.fetch(
-            q.sessions.authenticate,
-            {"token_hash": token_digest(token), "now": now, "idle_cutoff": now - self.idle},
-        )
-        if row is not None and now - row["last_seen_at"] >= TOUCH_EVERY:
+        digest = token_digest(token)
+        row = await self.checks.fetch(digest, q.sessions.authenticate, {"token_hash": digest})
+        if row is None or row["expires_at"] <= now or row["last_seen_at"] <= now - self.idle:
+            return None
+        if now - row["last_seen_at"] >= TOUCH_EVERY:
             await self._touch(row["session_id"], now)
         return row
 

@@ -9,6 +9,11 @@
 SELECT value, expires_at FROM cache_entries
 WHERE namespace = :namespace AND key = :key AND (expires_at IS NULL OR expires_at > :now);
 
+-- The same row whatever its expiry, for reads reused while the database is unchanged
+-- (reynard/readcache.py); the caller treats an expired row as absent.
+-- name: get_any^
+SELECT value, expires_at FROM cache_entries WHERE namespace = :namespace AND key = :key;
+
 -- The live row's expiry, without reading its value; a row holding NULL for "no ttl".
 -- name: live^
 SELECT expires_at FROM cache_entries
