@@ -7,7 +7,7 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from .. import keys
-from ..accounts import USER_FIELDS, Accounts, Login, user_json
+from ..accounts import Accounts, Login, user_json
 from ..clock import iso
 from ..routing import Route, add_routes
 from ..validation import Field, query_int, validate
@@ -88,22 +88,24 @@ async def login(request: web.Request) -> web.Response:
     return json_response(_login_json(result, service.settings.session_ttl))
 
 
-# /me is the hot path: the serialized user, keyed by every value it shows (so a change to any
-# of them is a new key, never a stale answer); bounded by clearing when full.
-_ME_BODIES: dict[tuple, bytes] = {}
+# /me is the hot path: the serialized user per token-check row (see me()); bounded by clearing
+# when full.
+_ME_BODIES: dict[int, tuple[object, bytes]] = {}
 _ME_MAX = 4096
 
 
 async def me(request: web.Request) -> web.Response:
     await require_user(request)
     row = request[user_row_key]
-    key = tuple(row[name] for name in USER_FIELDS)
-    body = _ME_BODIES.get(key)
-    if body is None:
+    # The token check's row is reused while the database is unchanged (reynard/readcache.py),
+    # so the same row object means the same body. The entry keeps the row alive, so its id
+    # cannot be taken by another object while the entry exists.
+    cached = _ME_BODIES.get(id(row))
+    if cached is None or cached[0] is not row:
         if len(_ME_BODIES) >= _ME_MAX:
             _ME_BODIES.clear()
-        body = _ME_BODIES[key] = dumps(user_json(row)).encode("utf-8")
-    return web.Response(body=body, content_type="application/json", charset="utf-8")
+        cached = _ME_BODIES[id(row)] = (row, dumps(user_json(row)).encode("utf-8"))
+    return web.Response(body=cached[1], content_type="application/json", charset="utf-8")
 
 
 async def update_me(request: web.Request) -> web.Response:
