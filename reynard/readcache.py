@@ -43,8 +43,11 @@ class ReadCache:
             return self._rows[key]
         self.misses += 1
         row = await self.pool.fetch(query, params)
-        # Keep it only if nothing was committed while it was read (a fallback read awaits).
-        if version is not None and self.pool.data_version() == version:
+        # The version was read before the query, so the row is at least that new: a commit in
+        # between only changes the version, which clears the cache at the next look. If the read
+        # awaited (a reader thread) and another request re-tagged the cache meanwhile, the row
+        # may be older than that tag: then it is not kept.
+        if version is not None and version == self._version:
             cost = self.size(row)
             if len(self._rows) >= MAX_ENTRIES or self._bytes + cost > MAX_BYTES:
                 self._reset(version)

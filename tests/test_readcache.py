@@ -96,3 +96,41 @@ def test_another_process_ending_sessions_is_seen_by_a_running_server(server_fact
         == 0
     )
     assert server.request("GET", "/api/auth/me", token=token)[0] == 401
+
+
+async def test_a_slow_read_overtaken_by_a_commit_is_not_kept(tmp_path):
+    import asyncio
+
+    from reynard.db import Pool
+    from reynard.migrate import open_and_migrate
+    from reynard.queries import Query
+    from reynard.readcache import ReadCache
+
+    path = str(tmp_path / "r.db")
+    open_and_migrate(path)
+    pool = Pool(path, readers=1)
+    await pool.open()
+    try:
+        count = Query("t.count", "value", "SELECT count(*) FROM system_metrics")
+        # Reads the table first (its snapshot starts there), then spends a while counting.
+        slow = Query(
+            "t.slow",
+            "value",
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500000)"
+            " SELECT (SELECT count(*) FROM system_metrics) + 0 * (SELECT count(*) FROM n)",
+        )
+        insert = Query(
+            "t.ins",
+            "exec",
+            "INSERT INTO system_metrics (name, value, recorded_at) VALUES ('x', 1, 0)",
+        )
+        reads = ReadCache(pool)
+        slow_read = asyncio.ensure_future(reads.fetch("slow", slow, ()))
+        await asyncio.sleep(0.1)  # the slow read now holds a snapshot on a reader thread
+        await pool.write(insert)
+        assert await reads.fetch("count", count, ()) == 1  # re-tags the cache
+        assert await slow_read == 0  # true when its snapshot began, stale now
+        assert "slow" not in reads._rows
+        assert await reads.fetch("slow", slow, ()) == 1
+    finally:
+        await pool.close()
