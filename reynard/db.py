@@ -92,6 +92,7 @@ class Pool:
         self._jobs: asyncio.Queue[Job | None] = asyncio.Queue()
         self._writer_task: asyncio.Task | None = None
         self._loop_writer: sqlite3.Connection | None = None
+        self.write_generation = 0
         self._loop_steps = 0
         self._batches_since_wal_check = 0
         self._checkpointing: asyncio.Task | None = None
@@ -271,6 +272,7 @@ class Pool:
             self.stats.writer_waits += 1
         started = time.perf_counter()
         await self._lock.acquire()
+        self.write_generation += 1  # this process is about to write (reynard/readcache.py)
         self.stats.writer_wait_seconds += time.perf_counter() - started
 
     @contextlib.asynccontextmanager

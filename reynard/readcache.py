@@ -25,6 +25,7 @@ class ReadCache:
         self.hits = 0
         self.misses = 0
         self._version: int | None = None
+        self._generation = -1
         self._rows: dict[Hashable, Any] = {}
         self._bytes = 0
 
@@ -35,6 +36,14 @@ class ReadCache:
 
     async def fetch(self, key: Hashable, query: Query, params: Any) -> Any:
         """``pool.fetch(query, params)``, or the result cached under ``key`` at this version."""
+        generation = self.pool.write_generation
+        if generation != self._generation:
+            # This process has written since the last look: the cache is stale anyway, and
+            # under steady writes looking up data_version (~10 us) on every read buys nothing.
+            self._generation = generation
+            self._reset(None)
+            self.misses += 1
+            return await self.pool.fetch(query, params)
         version = self.pool.data_version()
         if version is None or version != self._version:
             self._reset(version)

@@ -125,6 +125,7 @@ async def test_a_slow_read_overtaken_by_a_commit_is_not_kept(tmp_path):
             "INSERT INTO system_metrics (name, value, recorded_at) VALUES ('x', 1, 0)",
         )
         reads = ReadCache(pool)
+        assert await reads.fetch("count", count, ()) == 0  # first look: notes the generation
         slow_read = asyncio.ensure_future(reads.fetch("slow", slow, ()))
         await asyncio.sleep(0.1)  # the slow read now holds a snapshot on a reader thread
         await pool.write(insert)
