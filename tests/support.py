@@ -18,6 +18,31 @@ ROOT = Path(__file__).resolve().parent.parent
 FAST_ENV = {"REYNARD_SCRYPT_N": "1024", "REYNARD_LOG_LEVEL": "warning"}
 
 
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "server.py"), *args],
+        cwd=ROOT,
+        env={**os.environ, **FAST_ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def create_admin(db: Path, username: str, password: str) -> None:
+    """`python server.py create-admin`: creates, or resets one and ends its sessions."""
+    result = run_cli(
+        "create-admin",
+        username,
+        "--email",
+        f"{username}@example.com",
+        "--db",
+        str(db),
+        env={"REYNARD_ADMIN_PASSWORD": password},
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

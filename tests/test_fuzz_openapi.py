@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_server_process import run_cli
+from tests.support import create_admin
 
 pytestmark = pytest.mark.slow
 # Operations that would end the fuzzer's own session are left out so the rest stay authorized.
@@ -20,13 +20,7 @@ KEEP_SESSION = r"/api/auth/(logout|logout-all|refresh|password|sessions/.*)$"
 def test_fuzzing_the_openapi_document_finds_no_server_error(server_factory, tmp_path, capsys):
     cli = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
     db = tmp_path / "fuzz.db"
-    env = {"REYNARD_ADMIN_PASSWORD": "fuzzing admin pw"}
-    assert (
-        run_cli(
-            "create-admin", "root", "--email", "r@example.com", "--db", str(db), env=env
-        ).returncode
-        == 0
-    )
+    create_admin(db, "root", "fuzzing admin pw")
     server = server_factory(db, env={"REYNARD_AUTH_PER_IP": "0"})
     status, body, _ = server.request(
         "POST", "/api/auth/login", {"username": "root", "password": "fuzzing admin pw"}

@@ -17,7 +17,7 @@ from collections import defaultdict
 import aiohttp
 import pytest
 
-from tests.test_server_process import run_cli
+from tests.support import create_admin
 
 pytestmark = pytest.mark.slow
 SECONDS = float(os.environ.get("REYNARD_LOAD_SECONDS", "3"))
@@ -28,13 +28,7 @@ async def test_mixed_load_has_no_5xx_and_loses_no_acknowledged_write(
     server_factory, tmp_path, capsys
 ):
     db = tmp_path / "load.db"
-    env = {"REYNARD_ADMIN_PASSWORD": PASSWORD}
-    assert (
-        run_cli(
-            "create-admin", "root", "--email", "root@example.com", "--db", str(db), env=env
-        ).returncode
-        == 0
-    )
+    create_admin(db, "root", PASSWORD)
     server = server_factory(db, env={"REYNARD_AUTH_PER_IP": "0", "REYNARD_TEST_HANDLERS": "1"})
     latencies: dict[str, list[float]] = defaultdict(list)
     statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from reynard import keys
-from tests.test_server_process import run_cli
+from tests.support import create_admin
 
 
 def _sql(db_path, statement: str, *params) -> None:
@@ -73,13 +73,7 @@ async def test_cache_gets_see_other_connections_writes_and_expiry(
 
 def test_another_process_ending_sessions_is_seen_by_a_running_server(server_factory, tmp_path):
     db = tmp_path / "x.db"
-    env = {"REYNARD_ADMIN_PASSWORD": "first admin password"}
-    assert (
-        run_cli(
-            "create-admin", "root", "--email", "r@example.com", "--db", str(db), env=env
-        ).returncode
-        == 0
-    )
+    create_admin(db, "root", "first admin password")
     server = server_factory(db)
     status, body, _ = server.request(
         "POST", "/api/auth/login", {"username": "root", "password": "first admin password"}
@@ -88,13 +82,7 @@ def test_another_process_ending_sessions_is_seen_by_a_running_server(server_fact
     for _ in range(3):
         assert server.request("GET", "/api/auth/me", token=token)[0] == 200
     # create-admin on an existing name resets the password and ends its sessions.
-    env = {"REYNARD_ADMIN_PASSWORD": "second admin password"}
-    assert (
-        run_cli(
-            "create-admin", "root", "--email", "r@example.com", "--db", str(db), env=env
-        ).returncode
-        == 0
-    )
+    create_admin(db, "root", "second admin password")
     assert server.request("GET", "/api/auth/me", token=token)[0] == 401
 
 

@@ -5,25 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
-from tests.support import FAST_ENV, ROOT
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "server.py"), *args],
-        cwd=ROOT,
-        env={**os.environ, **FAST_ENV, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.support import ROOT, run_cli
 
 
 def test_cold_start_migrates_and_warm_start_does_not(server_factory, tmp_path):
