@@ -123,25 +123,26 @@ class Pool:
         self._writer_task = asyncio.create_task(self._write_loop(), name="reynard-db-writer")
 
     async def close(self) -> None:
-        """Finish queued writes, then close every connection."""
-        if self._writer_task is not None:
-            self._jobs.put_nowait(None)
-            await self._writer_task
-            self._writer_task = None
-        for reader in self._all_readers:
-            await reader.close()
-        self._all_readers.clear()
-        if self._checkpointing is not None:
-            await self._checkpointing
-        if self._fast is not None:
-            self._fast.close()
-            self._fast = None
-        if self._loop_writer is not None:
-            self._loop_writer.close()
-            self._loop_writer = None
-        if self._writer is not None:
-            await self._writer.close()
-            self._writer = None
+        """Finish queued writes, then close every connection — even if finishing fails, since
+        aiosqlite's threads would otherwise keep the process alive after SIGTERM."""
+        try:
+            if self._writer_task is not None:
+                self._jobs.put_nowait(None)
+                await self._writer_task
+            if self._checkpointing is not None:
+                await self._checkpointing
+        finally:
+            self._writer_task = self._checkpointing = None
+            for reader in self._all_readers:
+                await reader.close()
+            self._all_readers.clear()
+            for conn in (self._fast, self._loop_writer):
+                if conn is not None:
+                    conn.close()
+            self._fast = self._loop_writer = None
+            if self._writer is not None:
+                await self._writer.close()
+                self._writer = None
 
     # ---- reads ---------------------------------------------------------------------------
     def _progress(self) -> int:

@@ -172,3 +172,22 @@ async def test_the_wal_is_checkpointed_off_the_loop(pool, monkeypatch):
     if pool._checkpointing is not None:
         await pool._checkpointing
     assert pool.stats.checkpoints >= 1
+
+
+async def test_close_closes_every_connection_even_if_the_writer_task_failed(tmp_path):
+    import threading
+
+    path = str(tmp_path / "x.db")
+    open_and_migrate(path)
+    before = threading.active_count()
+    pool = Pool(path, readers=2)
+    await pool.open()
+    assert threading.active_count() == before + 3  # writer + 2 readers
+    pool._writer_task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pool.close()
+    for _ in range(100):  # aiosqlite's threads end once their connection is closed
+        if threading.active_count() == before:
+            break
+        await asyncio.sleep(0.01)
+    assert threading.active_count() == before
