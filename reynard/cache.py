@@ -156,6 +156,18 @@ class Cache:
         params = {"namespace": namespace, "key": key, "now": now}
 
         def write(conn: sqlite3.Connection) -> float | None:
+            if not (nx or xx or keepttl):
+                # A plain PUT: one upsert; the quota is checked after it, only for a new key
+                # (raising undoes the upsert: this runs inside its own savepoint).
+                expires_at = None if ttl is None else now + ttl
+                new_key = q.cache.put.run(
+                    conn, {**params, "value": raw, "expires_at": expires_at, "user_id": user_id}
+                )
+                if new_key and user_id is not None:
+                    count = q.cache.count_live.run(conn, {"user_id": user_id, "now": now})
+                    if count > self.quota:
+                        raise _too_many(self.quota)
+                return expires_at
             row = q.cache.live.run(conn, params)
             if row is None:
                 if xx:

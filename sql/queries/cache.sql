@@ -19,8 +19,9 @@ SELECT value, expires_at FROM cache_entries WHERE namespace = :namespace AND key
 SELECT expires_at FROM cache_entries
 WHERE namespace = :namespace AND key = :key AND (expires_at IS NULL OR expires_at > :now);
 
--- Write a value. An expired row being replaced counts as new, so it gets a new created_at.
--- name: put!
+-- Write a value. An expired row being replaced counts as new, so it gets a new created_at;
+-- returns whether the key is new to the quota (inserted, or replacing an expired row).
+-- name: put$
 INSERT INTO cache_entries (namespace, key, expires_at, user_id, created_at, updated_at, value)
 VALUES (:namespace, :key, :expires_at, :user_id, :now, :now, :value)
 ON CONFLICT (namespace, key) DO UPDATE SET
@@ -28,7 +29,8 @@ ON CONFLICT (namespace, key) DO UPDATE SET
     expires_at = excluded.expires_at,
     created_at = CASE WHEN expires_at IS NOT NULL AND expires_at <= :now
                       THEN excluded.created_at ELSE created_at END,
-    updated_at = excluded.updated_at;
+    updated_at = excluded.updated_at
+RETURNING created_at = :now;
 
 -- Live keys of one user, from the (user_id, expires_at) index alone.
 -- name: count_live$
