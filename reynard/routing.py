@@ -27,9 +27,16 @@ ROUTES: web.AppKey[list[Route]] = web.AppKey("routes")
 
 
 def add_routes(app: web.Application, routes: list[Route]) -> None:
-    table = app.setdefault(ROUTES, [])
+    """Register routes, each path as one resource (its methods together), then the same paths
+    with a trailing slash. The router tries the resources under a path prefix one by one, so
+    one resource per path — not one per method — keeps that walk short."""
+    app.setdefault(ROUTES, []).extend(routes)
+    by_path: dict[str, list[Route]] = {}
     for route in routes:
-        table.append(route)
-        app.router.add_route(route.method, route.path, route.handler)
-        if route.path != "/":
-            app.router.add_route(route.method, route.path + "/", route.handler)
+        by_path.setdefault(route.path, []).append(route)
+    for slash in ("", "/"):
+        for path, group in by_path.items():
+            if slash and path == "/":
+                continue
+            for route in group:
+                app.router.add_route(route.method, path + slash, route.handler)
