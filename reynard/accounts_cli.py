@@ -16,6 +16,7 @@ import sys
 import time
 
 from .accounts import insert_user
+from .connections import configure
 from .errors import ApiError
 from .migrate import open_and_migrate
 from .passwords import hash_password
@@ -55,9 +56,7 @@ def create_admin(settings: Settings, username: str, email: str) -> int:
     password_hash = hash_password(password, settings.scrypt_n)
     now = time.time()
     conn = sqlite3.connect(settings.db, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute(f"PRAGMA busy_timeout = {int(settings.busy_timeout_ms)}")
+    configure(conn, settings.synchronous, settings.busy_timeout_ms, read_only=False)
     try:
         conn.execute("BEGIN IMMEDIATE")
         existing = q.users.by_username.run(conn, {"username": username})

@@ -9,6 +9,7 @@ import sqlite3
 import sys
 import time
 
+from .connections import online_backup
 from .migrate import MigrationError, discover, open_and_migrate, status
 from .settings import Settings, SettingsError, load_settings, log_level
 
@@ -142,15 +143,7 @@ def backup(settings: Settings, path: str) -> int:
         print(f"error: no database at {settings.db}", file=sys.stderr)
         return 1
     started = time.perf_counter()
-    tmp = f"{path}.partial"
-    src = sqlite3.connect(f"file:{settings.db}?mode=ro", uri=True)
-    dst = sqlite3.connect(tmp)
-    try:
-        src.backup(dst)
-    finally:
-        dst.close()
-        src.close()
-    os.replace(tmp, path)
+    online_backup(settings.db, path)
     print(
         f"backed up {settings.db} to {path} ({os.path.getsize(path)} bytes) in "
         f"{(time.perf_counter() - started) * 1000:.0f} ms"

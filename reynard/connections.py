@@ -5,6 +5,7 @@ thread (the loop or a connection's own) runs it."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -20,11 +21,18 @@ class Job:
     error: BaseException | None = None
 
 
+def set_busy_timeout(conn: sqlite3.Connection, ms: int) -> None:
+    """PRAGMAs take no bound parameters; this is the one place a value is put into one."""
+    conn.execute(f"PRAGMA busy_timeout = {int(ms)}")
+
+
 def configure(conn: sqlite3.Connection, synchronous: str, busy_ms: int, read_only: bool) -> None:
     conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+    set_busy_timeout(conn, busy_ms)
     conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
+    conn.execute(
+        "PRAGMA synchronous = FULL" if synchronous == "FULL" else "PRAGMA synchronous = NORMAL"
+    )
     if read_only:
         conn.execute("PRAGMA query_only = ON")
     else:
@@ -47,10 +55,26 @@ def in_read_tx(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]
 def passive_checkpoint(path: str, busy_ms: int) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+        set_busy_timeout(conn, busy_ms)
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     finally:
         conn.close()
+
+
+def online_backup(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """A consistent copy of a live database (SQLite's backup API), written to ``target.partial``
+    and renamed, so ``target`` is never a half-written file."""
+    partial = f"{target}.partial"
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        dst = sqlite3.connect(partial)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    os.replace(partial, target)
 
 
 def gave_way(exc: BaseException) -> bool:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from .clock import iso
+from .connections import online_backup, set_busy_timeout
 from .queries import q
 from .settings import Settings
 from .tasks import TaskContext, TaskService, handler
@@ -150,11 +150,11 @@ def _optimize(conn: sqlite3.Connection) -> dict[str, int]:
     # Every pool write waits while this runs: give up quickly (busy = 1) rather than stall
     # them for the whole busy timeout when another process holds the database.
     patience = conn.execute("PRAGMA busy_timeout").fetchone()[0]
-    conn.execute(f"PRAGMA busy_timeout = {CHECKPOINT_PATIENCE_MS}")
+    set_busy_timeout(conn, CHECKPOINT_PATIENCE_MS)
     try:
         busy, frames, done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(patience)}")
+        set_busy_timeout(conn, patience)
     return {"busy": busy, "wal_frames": frames, "checkpointed": done}
 
 
@@ -171,17 +171,7 @@ def backup_to_folder(db: str, now: float, keep: int) -> dict[str, Any]:
     folder.mkdir(exist_ok=True)
     stamp = datetime.fromtimestamp(now, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
     target = folder / f"{source.stem}-{stamp}.db"
-    partial = target.with_name(target.name + ".partial")
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-    try:
-        dst = sqlite3.connect(partial)
-        try:
-            src.backup(dst)
-        finally:
-            dst.close()
-    finally:
-        src.close()
-    os.replace(partial, target)
+    online_backup(source, target)
     backups = sorted(folder.glob(f"{source.stem}-*Z.db"))
     removed = backups[:-keep]
     for old in removed:
