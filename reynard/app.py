@@ -34,11 +34,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     """Migrate (a no-op read on a warm start), open the pool; close it after the last request."""
     settings, state = app[keys.settings], app[keys.state]
     migrations = discover()
-    applied, state.migrate_ms = await asyncio.to_thread(open_and_migrate, settings.db)
+    applied, _ = await asyncio.to_thread(open_and_migrate, settings.db, migrations)
     state.migrations_applied = len(applied)
     if applied:
         log.info("applied migrations %s to %s", applied, settings.db)
-    state.db_inode = os.stat(settings.db).st_ino
+    db_inode = os.stat(settings.db).st_ino
     pool = Pool(
         settings.db,
         readers=settings.readers,
@@ -48,7 +48,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await pool.open()
     app[keys.request_log].start()
     app[keys.pool] = pool
-    app[keys.services]["health"] = Health(pool, migrations, state.db_inode, app[keys.health_checks])
+    app[keys.services]["health"] = Health(pool, migrations, db_inode, app[keys.health_checks])
     try:
         yield
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sqlite3
@@ -108,10 +109,7 @@ def serve(settings: Settings, started: float | None = None) -> int:
     from .app import create_app
 
     if os.environ.get("REYNARD_RELOAD_CHILD") == "1":
-        settings = load_settings(
-            flags={"db": settings.db, "host": settings.host, "port": settings.port},
-            reload_mode=True,
-        )
+        settings = dataclasses.replace(settings, reload_mode=True)
     try:
         import uvloop  # optional: +20-50% throughput where installed (see README)
     except ImportError:

@@ -148,7 +148,9 @@ def dump_schema(conn: sqlite3.Connection) -> str:
     return "".join(f"{row[0]};\n\n" for row in rows).rstrip("\n") + "\n"
 
 
-def open_and_migrate(path: str) -> tuple[list[int], float]:
+def open_and_migrate(
+    path: str, migrations: list[Migration] | None = None
+) -> tuple[list[int], float]:
     """Connect with the stdlib driver, set WAL, migrate; return (applied versions, ms taken)."""
     started = time.perf_counter()
     conn = sqlite3.connect(path, isolation_level=None)
@@ -157,7 +159,7 @@ def open_and_migrate(path: str) -> tuple[list[int], float]:
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         if mode != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
-        applied = migrate(conn)
+        applied = migrate(conn, migrations)
     finally:
         conn.close()
     return applied, (time.perf_counter() - started) * 1000

@@ -12,8 +12,6 @@ class State:
     started_at: float = field(default_factory=time.time)
     startup_ms: float | None = None
     migrations_applied: int = 0
-    migrate_ms: float = 0.0
-    db_inode: int | None = None
 
     def uptime(self) -> float:
         return time.time() - self.started_at
