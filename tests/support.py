@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -41,6 +42,16 @@ def create_admin(db: Path, username: str, password: str) -> None:
         env={"REYNARD_ADMIN_PASSWORD": password},
     )
     assert result.returncode == 0, result.stderr
+
+
+def task_row(db: Path | str, task_id: int) -> sqlite3.Row:
+    """A background task's row, read straight from the database file."""
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute("SELECT * FROM background_tasks WHERE id = ?", (task_id,)).fetchone()
+    finally:
+        conn.close()
 
 
 def free_port() -> int:

@@ -14,6 +14,7 @@ from reynard.db import Pool
 from reynard.migrate import open_and_migrate
 from reynard.tasks import TaskService, handler
 from reynard.worker import Worker
+from tests.support import task_row
 
 seen: list[tuple[int, str]] = []
 gate = SimpleNamespace(event=None)
@@ -68,15 +69,6 @@ async def queue(settings, clock):
     await pool.close()
 
 
-def row(db_path, task_id):
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute("SELECT * FROM background_tasks WHERE id = ?", (task_id,)).fetchone()
-    finally:
-        conn.close()
-
-
 async def run_due(worker: Worker) -> list[int]:
     """Claim and run every due task, one at a time; return the ids in the order run."""
     ran = []
@@ -121,7 +113,7 @@ async def test_failures_back_off_exponentially_then_the_task_is_dead(queue, cloc
     worker = queue.worker()
 
     assert await run_due(worker) == [task["id"]]
-    first = row(db_path, task["id"])
+    first = task_row(db_path, task["id"])
     assert (first["status"], first["attempts"]) == ("failed", 1)
     assert first["last_error"] == "RuntimeError: boom 1"
     assert clock.now() + 1 <= first["run_at"] <= clock.now() + 2  # 2 s with jitter
@@ -129,13 +121,13 @@ async def test_failures_back_off_exponentially_then_the_task_is_dead(queue, cloc
 
     clock.advance(2)
     assert await run_due(worker) == [task["id"]]
-    second = row(db_path, task["id"])
+    second = task_row(db_path, task["id"])
     assert (second["status"], second["attempts"]) == ("failed", 2)
     assert clock.now() + 2 <= second["run_at"] <= clock.now() + 4  # 4 s with jitter
 
     clock.advance(4)
     assert await run_due(worker) == [task["id"]]
-    dead = row(db_path, task["id"])
+    dead = task_row(db_path, task["id"])
     assert (dead["status"], dead["attempts"]) == ("dead", 3)
     assert dead["last_error"] == "RuntimeError: boom 3"
     assert dead["finished_at"] == clock.now()
@@ -152,7 +144,7 @@ async def test_lapsed_lease_is_claimed_again_and_counts_an_attempt(queue, clock,
     assert await survivor.claim(1) == []  # the lease still holds
     clock.advance(31)
     assert await run_due(survivor) == [task["id"]]
-    done = row(db_path, task["id"])
+    done = task_row(db_path, task["id"])
     assert (done["status"], done["attempts"], done["worker"]) == ("succeeded", 2, survivor.name)
 
 
@@ -161,7 +153,7 @@ async def test_lapsed_lease_with_no_attempts_left_is_dead_not_rerun(queue, clock
     await queue.worker().claim(1)
     clock.advance(31)
     assert await run_due(queue.worker()) == []
-    dead = row(db_path, task["id"])
+    dead = task_row(db_path, task["id"])
     assert dead["status"] == "dead"
     assert dead["last_error"].startswith("LeaseExpired:")
 
@@ -174,9 +166,9 @@ async def test_a_late_finish_after_losing_the_lease_does_not_overwrite(queue, cl
     fast = queue.worker()
     (again,) = await fast.claim(1)
     await slow.execute(claimed)  # finishes, but its lease is gone
-    assert row(db_path, task["id"])["status"] == "running"
+    assert task_row(db_path, task["id"])["status"] == "running"
     await fast.execute(again)
-    assert row(db_path, task["id"])["worker"] == fast.name
+    assert task_row(db_path, task["id"])["worker"] == fast.name
 
 
 async def test_running_worker_extends_its_leases(queue, clock, db_path):
@@ -185,14 +177,14 @@ async def test_running_worker_extends_its_leases(queue, clock, db_path):
     worker.start()
     await until(lambda: task["id"] in worker._running)
     clock.advance(100)
-    await until(lambda: row(db_path, task["id"])["lease_until"] == clock.now() + 1)
+    await until(lambda: task_row(db_path, task["id"])["lease_until"] == clock.now() + 1)
 
 
 async def test_sync_handlers_run_off_the_event_loop(queue, clock, db_path):
     task, _ = await queue.tasks.enqueue("testw.sync", None, now=clock.now())
     await run_due(queue.worker())
     assert seen[0][1] != threading.current_thread().name
-    assert row(db_path, task["id"])["status"] == "succeeded"
+    assert task_row(db_path, task["id"])["status"] == "succeeded"
 
 
 async def test_enqueue_wakes_a_started_worker_at_once(queue, clock, db_path):
@@ -202,7 +194,7 @@ async def test_enqueue_wakes_a_started_worker_at_once(queue, clock, db_path):
     await until(lambda: worker.heartbeat is not None)
     await asyncio.sleep(0.05)
     task, _ = await queue.tasks.enqueue("testw.record", None, now=clock.now())
-    await until(lambda: row(db_path, task["id"])["status"] == "succeeded", within=2)
+    await until(lambda: task_row(db_path, task["id"])["status"] == "succeeded", within=2)
 
 
 async def test_stop_lets_quick_tasks_finish_and_returns_the_rest_to_pending(queue, clock, db_path):
@@ -210,16 +202,16 @@ async def test_stop_lets_quick_tasks_finish_and_returns_the_rest_to_pending(queu
     quick, _ = await queue.tasks.enqueue("testw.record", None, now=clock.now())
     worker = queue.worker(task_workers=2)
     worker.start()
-    await until(lambda: row(db_path, quick["id"])["status"] == "succeeded")
-    await until(lambda: row(db_path, blocked["id"])["status"] == "running")
+    await until(lambda: task_row(db_path, quick["id"])["status"] == "succeeded")
+    await until(lambda: task_row(db_path, blocked["id"])["status"] == "running")
 
     await worker.stop(grace=0.1)
 
-    back = row(db_path, blocked["id"])
+    back = task_row(db_path, blocked["id"])
     assert (back["status"], back["attempts"], back["lease_until"]) == ("pending", 0, None)
     later, _ = await queue.tasks.enqueue("testw.record", None, now=clock.now())
     await asyncio.sleep(0.1)
-    assert row(db_path, later["id"])["status"] == "pending"  # a stopped worker claims nothing
+    assert task_row(db_path, later["id"])["status"] == "pending"  # a stopped worker claims nothing
 
 
 async def test_two_workers_on_two_pools_never_run_the_same_task(queue, clock, settings, db_path):

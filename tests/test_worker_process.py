@@ -11,6 +11,7 @@ from reynard import jobs
 from reynard.clock import Clock
 from reynard.db import Pool
 from reynard.tasks import TaskService
+from tests.support import task_row
 
 ENV = {
     "REYNARD_TEST_HANDLERS": "1",
@@ -35,15 +36,6 @@ async def enqueue(db, specs: list[tuple[str, object]]) -> list[int]:
         await pool.close()
 
 
-def task(db, task_id) -> sqlite3.Row:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute("SELECT * FROM background_tasks WHERE id = ?", (task_id,)).fetchone()
-    finally:
-        conn.close()
-
-
 async def until(predicate, within=15.0):
     deadline = time.monotonic() + within
     while not predicate():
@@ -55,15 +47,15 @@ async def test_a_task_killed_mid_run_runs_again_after_restart(server_factory, tm
     db = tmp_path / "kill.db"
     server = server_factory(db, env=ENV)
     (tid,) = await enqueue(db, [("test.sleep", {"seconds": 1.5})])
-    await until(lambda: task(db, tid)["status"] == "running")
+    await until(lambda: task_row(db, tid)["status"] == "running")
 
     server.signal(signal.SIGKILL)
     server.wait()
-    assert task(db, tid)["status"] == "running"  # nobody recorded an end
+    assert task_row(db, tid)["status"] == "running"  # nobody recorded an end
 
     server_factory(db, env=ENV)
-    await until(lambda: task(db, tid)["status"] == "succeeded")
-    done = task(db, tid)
+    await until(lambda: task_row(db, tid)["status"] == "succeeded")
+    done = task_row(db, tid)
     assert done["attempts"] == 2
     assert '"attempt":2' in done["result"]
 
@@ -76,15 +68,17 @@ async def test_sigterm_finishes_quick_tasks_and_returns_long_ones_to_pending(
     long_id, quick_id = await enqueue(
         db, [("test.sleep", {"seconds": 60}), ("test.sleep", {"seconds": 0.5})]
     )
-    await until(lambda: task(db, long_id)["status"] == task(db, quick_id)["status"] == "running")
+    await until(
+        lambda: task_row(db, long_id)["status"] == task_row(db, quick_id)["status"] == "running"
+    )
 
     started = time.monotonic()
     server.signal(signal.SIGTERM)
     assert server.wait() == 0
     assert time.monotonic() - started < 8
 
-    assert task(db, quick_id)["status"] == "succeeded"
-    back = task(db, long_id)
+    assert task_row(db, quick_id)["status"] == "succeeded"
+    back = task_row(db, long_id)
     assert (back["status"], back["attempts"], back["lease_until"]) == ("pending", 0, None)
 
 
